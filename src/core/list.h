@@ -17,12 +17,13 @@ struct list_node {
     struct list_node *next; /* borrowed */
 };
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define LIST_FOREACH(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 /* Iteration that tolerates removal of pos. */
 #define LIST_FOREACH_SAFE(pos, tmp, head)                                                          \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
+         (pos) = (tmp), (tmp) = (pos)->next)
 
 void list_init(struct list_node *head);
 bool list_empty(const struct list_node *head);

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void __attribute__((noreturn))
-mem_die(size_t size)
+static void __attribute__((noreturn)) mem_die(size_t size)
 {
     static const char msg[] = "celer: out of memory\n";
 
