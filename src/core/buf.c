@@ -60,6 +60,8 @@ try_buf_reserve(struct buf *b, size_t want, size_t *room)
             b->cap = ncap;
         }
     }
+    /* Terminated even if the caller abandons the reservation (fresh memory, compaction). */
+    b->data[b->start + b->len] = '\0';
     if (room) {
         size_t avail = b->cap - b->start - b->len - 1;
         size_t allowed = b->max - b->len;
@@ -108,13 +110,17 @@ try_buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     n = vsnprintf(dst, room + 1, fmt, aq);
     va_end(aq);
     if (n < 0) {
+        *dst = '\0'; /* restore the terminator the attempt may have overwritten */
         return CELER_EPARSE;
     }
     if ((size_t)n > room) {
-        dst = try_buf_reserve(b, (size_t)n, &room);
-        if (dst == NULL) {
+        char *more = try_buf_reserve(b, (size_t)n, &room);
+
+        if (more == NULL) {
+            *dst = '\0'; /* the first attempt wrote over the terminator */
             return CELER_ELIMIT;
         }
+        dst = more;
         va_copy(aq, ap);
         (void)vsnprintf(dst, (size_t)n + 1, fmt, aq); /* fits: sized above */
         va_end(aq);
@@ -172,9 +178,9 @@ buf_printf(struct buf *b, const char *fmt, ...)
 void
 buf_consume(struct buf *b, size_t n)
 {
-    if (n >= b->len) {
-        buf_reset(b);
-        return;
+    /* Only moves start: bytes are not touched, so views from buf_take_line() stay valid. */
+    if (n > b->len) {
+        n = b->len;
     }
     b->start += n;
     b->len -= n;

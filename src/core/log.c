@@ -3,6 +3,7 @@
  */
 #include "core/log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -81,6 +82,25 @@ log_emit(enum log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Bytes the escaped form of c takes. */
+static size_t
+log_escape_width(unsigned char c)
+{
+    return (c < 0x20 || c > 0x7e) ? 4 : (c == '\\' ? 2 : 1);
+}
+
+/* True when all of src, escaped, plus the NUL fits in room bytes. */
+static bool
+log_escape_fits(const char *src, size_t len, size_t room)
+{
+    size_t need = 1;
+
+    for (size_t i = 0; i < len && need <= room; i++) {
+        need += log_escape_width((unsigned char)src[i]);
+    }
+    return need <= room;
+}
+
 char *
 log_escape(const char *src, size_t len, char *dst, size_t size)
 {
@@ -92,9 +112,10 @@ log_escape(const char *src, size_t len, char *dst, size_t size)
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)src[i];
-        size_t need = (c < 0x20 || c > 0x7e) ? 4 : (c == '\\' ? 2 : 1);
+        size_t need = log_escape_width(c);
 
-        if (o + need + 4 > size) { /* room for "..." and NUL */
+        /* Keep room for "..." and the NUL, unless the whole rest fits. */
+        if (o + need + 4 > size && !log_escape_fits(src + i, len - i, size - o)) {
             if (o + 4 <= size) {
                 memcpy(dst + o, "...", 3);
                 o += 3;

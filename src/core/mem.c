@@ -57,7 +57,7 @@ xgrow(void *p, size_t *cap, size_t need, size_t elem_size)
 {
     size_t ncap = *cap ? *cap : 8;
 
-    if (need <= *cap) {
+    if (need <= *cap && p != NULL) { /* p == NULL: allocate anyway, never return NULL */
         return p;
     }
     while (ncap < need) {

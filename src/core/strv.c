@@ -203,7 +203,7 @@ strv_to_u64(struct strv s, uint64_t max, uint64_t *out)
             return CELER_EPARSE;
         }
         d = (unsigned)(s.ptr[i] - '0');
-        if (v > (max - d) / 10) {
+        if (d > max || v > (max - d) / 10) { /* d > max: max - d would wrap */
             return CELER_ELIMIT;
         }
         v = v * 10 + d;
