@@ -49,7 +49,8 @@ buf_len(const struct buf *b)
 int try_buf_append(struct buf *b, const void *p, size_t len) CELER_WUR;
 int try_buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) CELER_WUR;
-int try_buf_vprintf(struct buf *b, const char *fmt, va_list ap) CELER_WUR;
+int try_buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0))) CELER_WUR;
 /* Appends for buffers whose growth we control; abort past the ceiling. */
 void buf_append(struct buf *b, const void *p, size_t len);
 void buf_append_strv(struct buf *b, struct strv s);

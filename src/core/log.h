@@ -37,7 +37,8 @@ int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 
 void log_emit(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vemit(enum log_level level, const char *fmt, va_list ap);
+void log_vemit(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /*
  * Writes a printable, bounded copy of peer text into dst[size]: bytes outside
