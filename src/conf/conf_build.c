@@ -23,6 +23,16 @@ struct conf_builder {
 static void conf_build_body(struct conf_builder *b, struct conf_scope *scope,
                             const struct conf_node *node);
 
+/* "Did you mean" for an unknown word; not searched once diagnostics are no longer stored. */
+static const char *
+conf_build_hint(const struct conf_builder *b, const char *word)
+{
+    if (b->diags->n >= CONF_DIAG_MAX) {
+        return NULL; /* only counted: the message would be dropped */
+    }
+    return conf_suggest(word, strlen(word));
+}
+
 static void
 conf_setting_free(void *p)
 {
@@ -110,7 +120,7 @@ conf_build_option(struct conf_builder *b, struct conf_scope *scope, const struct
     char mask[512];
 
     if (opt == NULL) {
-        const char *hint = conf_suggest(kw, strlen(kw));
+        const char *hint = conf_build_hint(b, kw);
 
         if (hint) {
             conf_error(b->diags, &node->loc, "unknown option \"%s\" (did you mean \"%s\"?)", kw,
@@ -346,7 +356,7 @@ conf_build_scope(struct conf_builder *b, struct conf_scope *parent, const struct
     if (def == NULL) {
         mod = conf_module_def_find(kw, strlen(kw));
         if (mod == NULL) {
-            const char *hint = conf_suggest(kw, strlen(kw));
+            const char *hint = conf_build_hint(b, kw);
 
             conf_error(b->diags, &node->loc, "unknown scope or module \"%s\"%s%s%s", kw,
                        hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");

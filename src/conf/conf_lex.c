@@ -105,11 +105,18 @@ conf_lex_skip(struct conf_lex *lx, struct conf_tok *err)
     }
 }
 
+/*
+ * Reads a quoted string. An error inside it (NUL byte, too long) is reported,
+ * but the rest of the string is still consumed up to its closing quote, so
+ * lexing resumes after the string rather than inside it (where its closing
+ * quote would open a new string swallowing the following lines).
+ */
 static struct conf_tok
 conf_lex_string(struct conf_lex *lx)
 {
     unsigned line = lx->line, col = lx->col;
     int quote = conf_lex_peek(lx, 0);
+    struct conf_tok err = {CONF_TOK_EOF, STRV_NULL, 0, 0};
 
     buf_reset(&lx->scratch);
     conf_lex_advance(lx);
@@ -118,10 +125,11 @@ conf_lex_string(struct conf_lex *lx)
         char out;
 
         if (c == -1) {
-            return conf_lex_error(line, col, "unterminated string");
+            return err.kind == CONF_TOK_ERROR ? err
+                                              : conf_lex_error(line, col, "unterminated string");
         }
-        if (c == 0) {
-            return conf_lex_error(lx->line, lx->col, "NUL byte in string");
+        if (c == 0 && err.kind != CONF_TOK_ERROR) {
+            err = conf_lex_error(lx->line, lx->col, "NUL byte in string");
         }
         conf_lex_advance(lx);
         if (c == quote) {
@@ -133,9 +141,12 @@ conf_lex_string(struct conf_lex *lx)
             conf_lex_advance(lx);
             out = (char)quote;
         }
-        if (try_buf_append(&lx->scratch, &out, 1) != 0) {
-            return conf_lex_error(line, col, "string longer than 1 MiB");
+        if (err.kind != CONF_TOK_ERROR && try_buf_append(&lx->scratch, &out, 1) != 0) {
+            err = conf_lex_error(line, col, "string longer than 1 MiB");
         }
+    }
+    if (err.kind == CONF_TOK_ERROR) {
+        return err;
     }
     return (struct conf_tok){CONF_TOK_STRING, buf_data(&lx->scratch), line, col};
 }

@@ -161,6 +161,20 @@ conf_recover(struct conf_pfile *pf, const struct conf_tok *t)
     }
 }
 
+/*
+ * After a syntax error at token t: a '}' or EOF is kept for the enclosing
+ * scope (so a scope is not left unclosed), anything else skips the line.
+ */
+static void
+conf_skip_after_error(struct conf_pfile *pf, const struct conf_tok *t)
+{
+    if (t->kind == CONF_TOK_RBRACE || t->kind == CONF_TOK_EOF) {
+        conf_unget(pf, *t);
+    } else {
+        conf_recover(pf, t);
+    }
+}
+
 static struct conf_value *
 conf_value_new(enum conf_value_kind kind, struct conf_loc loc)
 {
@@ -214,12 +228,14 @@ conf_parse_compound(struct conf_pfile *pf, const struct conf_tok *open, unsigned
 
             if (t.kind != CONF_TOK_WORD && t.kind != CONF_TOK_STRING) {
                 conf_syntax_error(pf, &t, "a dictionary key or ']'");
+                conf_skip_after_error(pf, &t);
                 goto fail;
             }
             key = strv_dup(t.text);
             eq = conf_next(pf);
             if (eq.kind != CONF_TOK_EQUALS) {
                 conf_syntax_error(pf, &eq, "'=' after dictionary key");
+                conf_skip_after_error(pf, &eq);
                 free(key);
                 goto fail;
             }
@@ -249,6 +265,7 @@ conf_parse_value(struct conf_pfile *pf, unsigned depth)
         struct conf_loc loc = conf_tok_loc(pf, &t);
 
         conf_error(pf->p->diags, &loc, "values nested deeper than %d levels", CONF_VALUE_DEPTH);
+        conf_skip_after_error(pf, &t);
         return NULL;
     }
     switch (t.kind) {
@@ -263,11 +280,7 @@ conf_parse_value(struct conf_pfile *pf, unsigned depth)
         return conf_parse_compound(pf, &t, depth);
     default:
         conf_syntax_error(pf, &t, "a value (word, \"string\", ( array ) or [ dictionary ])");
-        if (t.kind != CONF_TOK_RBRACE && t.kind != CONF_TOK_EOF) {
-            conf_recover(pf, &t);
-        } else {
-            conf_unget(pf, t);
-        }
+        conf_skip_after_error(pf, &t);
         return NULL;
     }
 }
@@ -350,7 +363,9 @@ conf_include_dir(struct conf_parser *p, struct conf_node *scope, const char *dir
         }
     }
     (void)closedir(d); /* read-only */
-    qsort(names, n, sizeof(*names), conf_name_cmp);
+    if (n > 1) {
+        qsort(names, n, sizeof(*names), conf_name_cmp); /* names is NULL when n == 0 */
+    }
     for (size_t i = 0; i < n; i++) {
         struct stat st;
 
@@ -373,7 +388,7 @@ conf_include(struct conf_pfile *pf, struct conf_node *scope, const struct conf_t
 
     if (t.kind != CONF_TOK_STRING && t.kind != CONF_TOK_WORD) {
         conf_syntax_error(pf, &t, "a file or directory name after include");
-        conf_recover(pf, &t);
+        conf_skip_after_error(pf, &t);
         return;
     }
     if (t.text.len && t.text.ptr[0] == '/') {
@@ -385,6 +400,9 @@ conf_include(struct conf_pfile *pf, struct conf_node *scope, const struct conf_t
         conf_error(pf->p->diags, &loc, "cannot include %s: %s", path, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
         conf_include_dir(pf->p, scope, path, &loc, readonly);
+    } else if (!S_ISREG(st.st_mode)) {
+        /* a FIFO or terminal would block the load; a device is no configuration */
+        conf_error(pf->p->diags, &loc, "cannot include %s: not a regular file or directory", path);
     } else {
         conf_parse_path(pf->p, scope, path, &loc, readonly);
     }
@@ -421,11 +439,7 @@ conf_parse_item(struct conf_pfile *pf, struct conf_node *scope, const struct con
     if (t.kind != CONF_TOK_LBRACE) {
         conf_syntax_error(pf, &t, node->name ? "'{' after the scope name" : "'=' or '{'");
         conf_node_free(node);
-        if (t.kind == CONF_TOK_RBRACE || t.kind == CONF_TOK_EOF) {
-            conf_unget(pf, t);
-        } else {
-            conf_recover(pf, &t);
-        }
+        conf_skip_after_error(pf, &t);
         return;
     }
     conf_node_add(scope, node);
@@ -566,7 +580,7 @@ conf_needs_quotes(const char *s)
         return true;
     }
     for (; *s; s++) {
-        if (strchr(" \t\r\n#/\"'={}[]();", *s)) {
+        if (strchr(" \t\r\n\f\v#/\"'={}[]();", *s)) { /* the lexer's blanks and separators */
             return true;
         }
     }
@@ -576,7 +590,14 @@ conf_needs_quotes(const char *s)
 static void
 conf_render_scalar(const char *s, bool quote, struct buf *out)
 {
-    if (!quote && !conf_needs_quotes(s)) {
+    size_t len = strlen(s);
+
+    /*
+     * A word (never quoted text: \" would escape the closing quote) ending
+     * in a backslash can only be written bare; it came from the lexer as a
+     * word, so it is one.
+     */
+    if (!quote && (!conf_needs_quotes(s) || (len > 0 && s[len - 1] == '\\'))) {
         buf_append_cstr(out, s);
         return;
     }

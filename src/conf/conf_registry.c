@@ -285,10 +285,22 @@ conf_distance(struct strv a, const char *bs)
     return row[b.len];
 }
 
+/*
+ * A candidate whose length differs from the word's by more than limit is at
+ * least that far away, so it can never be suggested: skip the O(n*m)
+ * distance (this search runs for every unknown word of a file).
+ */
 static void
-conf_consider(struct strv word, const char *cand, const char **best, unsigned *best_d)
+conf_consider(struct strv word, const char *cand, unsigned limit, const char **best,
+              unsigned *best_d)
 {
-    unsigned d = conf_distance(word, cand);
+    size_t clen = strlen(cand);
+    unsigned d;
+
+    if ((clen > word.len ? clen - word.len : word.len - clen) > limit) {
+        return;
+    }
+    d = conf_distance(word, cand);
 
     if (d < *best_d) {
         *best_d = d;
@@ -301,18 +313,17 @@ conf_suggest(const char *word, size_t len)
 {
     struct strv w = {word, len};
     const char *best = NULL;
-    unsigned best_d = 255, limit;
+    unsigned best_d = 255, limit = len < 6 ? 1 : (len < 12 ? 2 : 3);
 
     for (size_t i = 0; i < conf_options_count; i++) {
-        conf_consider(w, conf_options[i].name, &best, &best_d);
+        conf_consider(w, conf_options[i].name, limit, &best, &best_d);
     }
     for (size_t i = 1; i < conf_scope_defs_count; i++) {
-        conf_consider(w, conf_scope_defs[i].keyword, &best, &best_d);
+        conf_consider(w, conf_scope_defs[i].keyword, limit, &best, &best_d);
     }
     for (size_t i = 0; i < conf_module_defs_count; i++) {
-        conf_consider(w, conf_module_defs[i].keyword, &best, &best_d);
+        conf_consider(w, conf_module_defs[i].keyword, limit, &best, &best_d);
     }
-    limit = len < 6 ? 1 : (len < 12 ? 2 : 3);
     return best_d <= limit ? best : NULL;
 }
 

@@ -4,6 +4,7 @@
 #include "conf/conf_value.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,8 @@ conf_int_parse(const char *s, int64_t *out)
     char *end;
     long long v;
 
-    if (*s == '\0' || strchr(" \t+", *s)) {
+    /* strtoll would skip any leading white space (even "\n") and accept '+' */
+    if (*s == '\0' || *s == '+' || isspace((unsigned char)*s)) {
         return CELER_EPARSE;
     }
     errno = 0;
@@ -51,11 +53,18 @@ conf_int_parse(const char *s, int64_t *out)
     return 0;
 }
 
-/* Integer with a unit suffix: mult gives the factor for each suffix letter. */
+/*
+ * Integer with a unit suffix: mult gives the factor for each suffix letter;
+ * bytes admits a trailing "b" after the letter (sizes: 10kb). A hex number
+ * takes no suffix, since b and d are hex digits ("0x1d" is 29, not a day).
+ */
 static int
-conf_scaled_parse(const char *s, const char *suffixes, const int64_t *mult, int64_t *out)
+conf_scaled_parse(const char *s, const char *suffixes, const int64_t *mult, bool bytes,
+                  int64_t *out)
 {
     size_t len = strlen(s);
+    const char *digits = s + (s[0] == '-');
+    bool hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
     char num[64];
     int64_t v, f = 1;
     int err;
@@ -65,11 +74,11 @@ conf_scaled_parse(const char *s, const char *suffixes, const int64_t *mult, int6
     }
     memcpy(num, s, len + 1);
     /* optional trailing "b" after a size letter: 10kb, 5MB */
-    if (len >= 2 && (num[len - 1] == 'b' || num[len - 1] == 'B') &&
-        strchr(suffixes, strv_lower_char(num[len - 2])) && num[len - 2] != 'b') {
+    if (bytes && !hex && len >= 2 && (num[len - 1] == 'b' || num[len - 1] == 'B') &&
+        strchr(suffixes, strv_lower_char(num[len - 2]))) {
         num[--len] = '\0';
     }
-    if (len >= 2 && !(num[len - 1] >= '0' && num[len - 1] <= '9')) {
+    if (!hex && len >= 2 && !(num[len - 1] >= '0' && num[len - 1] <= '9')) {
         const char *p = strchr(suffixes, strv_lower_char(num[len - 1]));
 
         if (p == NULL) {
@@ -249,13 +258,13 @@ conf_scalar_typed(const struct conf_option *opt, const char *s, struct conf_val 
         }
         return 0;
     case CONF_T_SIZE:
-        if (conf_scaled_parse(s, "kmg", size_mult, &out->i) != 0 || out->i < -1) {
+        if (conf_scaled_parse(s, "kmg", size_mult, true, &out->i) != 0 || out->i < -1) {
             buf_printf(why, "expected a size in bytes (optionally with k, m or g), got \"%s\"", s);
             return CELER_EPARSE;
         }
         return 0;
     case CONF_T_INTERVAL:
-        if (conf_scaled_parse(s, "smhdw", time_mult, &out->i) != 0 || out->i < -1) {
+        if (conf_scaled_parse(s, "smhdw", time_mult, false, &out->i) != 0 || out->i < -1) {
             buf_printf(why,
                        "expected a number of seconds (optionally with s, m, h, d or w), got \"%s\"",
                        s);

@@ -232,12 +232,18 @@ log_file_write(struct log_file *f, const char *line, size_t len)
 {
     struct log_writer *w = f->w;
     bool was_empty;
+    char *dst;
 
     pthread_mutex_lock(&w->lock);
     was_empty = buf_len(&f->pending) == 0;
-    if (try_buf_append(&f->pending, line, len) != 0 || try_buf_append(&f->pending, "\n", 1) != 0) {
+    /* room for the line and its newline at once: never leave a line without its end */
+    dst = try_buf_reserve(&f->pending, len + 1, NULL);
+    if (dst == NULL) {
         f->dropped++;
     } else {
+        memcpy(dst, line, len);
+        dst[len] = '\n';
+        buf_commit(&f->pending, len + 1);
         w->appended++;
     }
     if (was_empty) {
