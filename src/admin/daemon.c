@@ -13,20 +13,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/listeners.h"
 #include "admin/security.h"
 #include "conf/conf.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "log/log_writer.h"
+#include "log/mainlog.h"
 #include "net/loop.h"
+#include "net/pool.h"
+#include "queue/reception.h"
+#include "spool/spool_file.h"
+
+#define DAEMON_IO_THREADS 32
 
 struct daemon {
     const struct daemon_opts *opts;
     struct conf *conf; /* ref: the running configuration */
     struct security_plan security;
     struct log_writer *logw;
-    struct log_file *paniclog; /* borrowed from logw; NULL: stderr only */
+    struct log_file *paniclog;  /* borrowed from logw; NULL: stderr only */
+    struct log_file *mainlog;   /* borrowed from logw; NULL: none */
+    struct log_file *rejectlog; /* borrowed from logw; NULL: none */
+    struct pool *io;
+    struct spool *spool;
+    struct reception *reception;
+    struct listeners *listeners;
+    struct event *tick;
+    int64_t last_heartbeat;
     struct loop_group *loops;
     struct event_base *admin;
     struct event *sig_hup;
@@ -75,25 +91,18 @@ daemon_ec_logger(const struct conf *c)
     return conf_child(c->root, CONF_SCOPE_MODULE, "ec_logger");
 }
 
+/* Opens one ec_logger file option (e.g. "paniclog" with "paniclog_mode"); NULL when unset. */
 static int
-daemon_open_logs(struct daemon *d)
+daemon_open_log(struct daemon *d, const struct conf_scope *ecl, const char *opt,
+                const char *mode_opt, struct log_file **out)
 {
-    const struct conf_scope *ecl = daemon_ec_logger(d->conf);
-    const struct conf_setting *path, *mode;
+    const struct conf_setting *path = conf_local_get(d->conf, ecl, opt);
+    const struct conf_setting *mode = conf_local_get(d->conf, ecl, mode_opt);
     uid_t uid;
     gid_t gid;
-    int err = 0;
+    int err;
 
-    d->logw = log_writer_new(&err);
-    if (d->logw == NULL) {
-        fprintf(stderr, "celerd: cannot start the log writer: %s\n", err_str(err));
-        return err;
-    }
-    if (ecl == NULL) {
-        return 0;
-    }
-    path = conf_local_get(d->conf, ecl, "paniclog");
-    mode = conf_local_get(d->conf, ecl, "paniclog_mode");
+    *out = NULL;
     if (path->val.s == NULL) {
         return 0;
     }
@@ -104,9 +113,31 @@ daemon_open_logs(struct daemon *d)
                 err_str(err));
         return err;
     }
-    d->paniclog = log_writer_open(d->logw, path->val.s, (mode_t)mode->val.i, uid, gid, &err);
-    if (d->paniclog == NULL) {
-        fprintf(stderr, "celerd: cannot open paniclog %s: %s\n", path->val.s, err_str(err));
+    *out = log_writer_open(d->logw, path->val.s, (mode_t)mode->val.i, uid, gid, &err);
+    if (*out == NULL) {
+        fprintf(stderr, "celerd: cannot open %s %s: %s\n", opt, path->val.s, err_str(err));
+        return err;
+    }
+    return 0;
+}
+
+static int
+daemon_open_logs(struct daemon *d)
+{
+    const struct conf_scope *ecl = daemon_ec_logger(d->conf);
+    int err = 0;
+
+    d->logw = log_writer_new(&err);
+    if (d->logw == NULL) {
+        fprintf(stderr, "celerd: cannot start the log writer: %s\n", err_str(err));
+        return err;
+    }
+    if (ecl == NULL) {
+        return 0;
+    }
+    if ((err = daemon_open_log(d, ecl, "paniclog", "paniclog_mode", &d->paniclog)) != 0 ||
+        (err = daemon_open_log(d, ecl, "mainlog", "mainlog_mode", &d->mainlog)) != 0 ||
+        (err = daemon_open_log(d, ecl, "rejectlog", "rejectlog_mode", &d->rejectlog)) != 0) {
         return err;
     }
     return 0;
@@ -145,22 +176,29 @@ daemon_mkdirs(const char *path, mode_t mode, uid_t uid, gid_t gid)
 }
 
 static int
-daemon_prepare_spool(struct daemon *d)
+daemon_open_spool(struct daemon *d)
 {
-    const char *spool = conf_global(d->conf, "spoolbase")->val.s;
-    uid_t uid;
-    gid_t gid;
-    int err;
+    struct spool_opts o = {
+        .base = conf_global(d->conf, "spoolbase")->val.s,
+        .mode = (mode_t)conf_global(d->conf, "spool_mode")->val.i,
+        .force_fsync = conf_global(d->conf, "force_fsync")->val.b,
+    };
+    int err = 0;
 
-    security_file_owner(&d->security, &uid, &gid);
-    err = daemon_mkdirs(spool, 0750, uid, gid);
-    if (err == 0 && access(spool, W_OK | X_OK) != 0) {
-        err = -errno;
+    d->io = pool_new("io", DAEMON_IO_THREADS, &err);
+    if (d->io == NULL) {
+        log_crit("pool_failed name=io error=\"%s\"", err_str(err));
+        return err;
     }
-    if (err != 0) {
-        log_crit("spool_unusable path=%s error=\"%s\"", spool, err_str(err));
+    o.io = d->io;
+    security_file_owner(&d->security, &o.uid, &o.gid);
+    d->spool = spool_open(&o, &err);
+    if (d->spool == NULL) {
+        log_crit("spool_unusable path=%s error=\"%s\"", o.base, err_str(err));
+        return err;
     }
-    return err;
+    log_notice("spool_open path=%s force_fsync=%s", o.base, o.force_fsync ? "true" : "false");
+    return 0;
 }
 
 /* Writes the pidfile; refuses to start over a live daemon's pidfile. */
@@ -266,6 +304,8 @@ daemon_reload(struct daemon *d)
                   d->opts->config_path, diags.errors);
     } else {
         daemon_note_static_changes(d->conf, neu);
+        listeners_check_reload(d->listeners, neu);
+        reception_set_conf(d->reception, neu);
         conf_unref(d->conf);
         d->conf = neu;
         log_notice("config_reloaded path=%s warnings=%u", d->opts->config_path, diags.warnings);
@@ -292,7 +332,7 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static int
-daemon_start_loops(struct daemon *d)
+daemon_create_loops(struct daemon *d)
 {
     int err = 0;
 
@@ -300,13 +340,89 @@ daemon_start_loops(struct daemon *d)
     d->loops = loop_group_new(d->nloops, &err);
     if (d->loops == NULL) {
         log_crit("loops_failed count=%u error=\"%s\"", d->nloops, err_str(err));
-        return err;
-    }
-    err = loop_group_start(d->loops);
-    if (err != 0) {
-        log_crit("loops_failed count=%u error=\"%s\"", d->nloops, err_str(err));
     }
     return err;
+}
+
+/* Messages found in the spool at start-up (runs on a pool thread). */
+static void
+daemon_recovered(const struct spool_msg *m, struct spool_id id, void *arg)
+{
+    (void)m;
+    (void)id;
+    (void)arg; /* they stay queued until delivery exists */
+}
+
+static void
+daemon_recovery_done(const struct spool_recover_stats *st, void *arg)
+{
+    log_notice("spool_recovered complete=%llu incomplete_removed=%llu corrupt_quarantined=%llu "
+               "errors=%llu",
+               (unsigned long long)st->complete, (unsigned long long)st->incomplete,
+               (unsigned long long)st->corrupt, (unsigned long long)st->errors);
+}
+
+static int
+daemon_start_services(struct daemon *d)
+{
+    struct reception_opts ro = {
+        .spool = d->spool,
+        .mainlog = d->mainlog,
+        .rejectlog = d->rejectlog,
+        .loops = d->loops,
+    };
+    int err = 0;
+
+    d->reception = reception_new(&ro, d->conf);
+    d->listeners = listeners_bind(d->conf, d->nloops, d->reception, &err);
+    return d->listeners ? 0 : err;
+}
+
+static void
+daemon_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    const struct conf_scope *ecl = daemon_ec_logger(d->conf);
+    int64_t now = clock_wall_s();
+    int64_t every = ecl ? conf_local_get(d->conf, ecl, "heartbeat")->val.i : 60;
+
+    reception_tick(d->reception, d->conf);
+    if (every > 0 && now - d->last_heartbeat >= every) {
+        struct buf line;
+
+        d->last_heartbeat = now;
+        buf_init(&line, 256);
+        if (d->mainlog) {
+            mainlog_format_heartbeat(&line, now);
+            log_file_write(d->mainlog, buf_data(&line).ptr, buf_len(&line));
+        }
+        if (d->rejectlog) {
+            buf_reset(&line);
+            rejectlog_format_heartbeat(&line, now);
+            log_file_write(d->rejectlog, buf_data(&line).ptr, buf_len(&line));
+        }
+        buf_release(&line);
+    }
+}
+
+static int
+daemon_run_loops(struct daemon *d)
+{
+    struct timeval second = {1, 0};
+    int err = loop_group_start(d->loops);
+
+    if (err != 0) {
+        log_crit("loops_failed count=%u error=\"%s\"", d->nloops, err_str(err));
+        return err;
+    }
+    listeners_start(d->listeners, d->loops);
+    spool_recover(d->spool, loop_group_get(d->loops, 0), daemon_recovered, daemon_recovery_done, d);
+    d->last_heartbeat = clock_wall_s();
+    d->tick = event_new(d->admin, -1, EV_PERSIST, daemon_on_tick, d);
+    if (d->tick == NULL || event_add(d->tick, &second) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 static int
@@ -328,13 +444,36 @@ daemon_setup_signals(struct daemon *d)
     return 0;
 }
 
+/* On each loop as it stops: no more accepting, end the sessions. */
+static void
+daemon_stop_loop(struct loop *lp, void *arg)
+{
+    struct daemon *d = arg;
+
+    if (d->listeners) {
+        listeners_stop_loop(d->listeners, lp);
+    }
+    if (d->reception) {
+        reception_stop_loop(d->reception, lp);
+    }
+}
+
 static void
 daemon_teardown(struct daemon *d)
 {
-    if (d->loops) {
-        loop_group_stop(d->loops, NULL, NULL);
-        loop_group_free(d->loops);
+    if (d->tick) {
+        event_free(d->tick);
     }
+    if (d->loops) {
+        loop_group_stop(d->loops, daemon_stop_loop, d);
+    }
+    pool_free(d->io); /* finishes queued spool work; completions wait in the loops' mailboxes */
+    if (d->loops) {
+        loop_group_free(d->loops); /* runs those completions */
+    }
+    listeners_free(d->listeners);
+    reception_free(d->reception);
+    spool_close(d->spool);
     if (d->sig_hup) {
         event_free(d->sig_hup);
     }
@@ -384,8 +523,9 @@ daemon_startup(struct daemon *d)
     }
     log_notice("starting version=%s pid=%ld config=%s", CELER_VERSION, (long)getpid(),
                d->opts->config_path);
-    if ((err = daemon_prepare_spool(d)) != 0 || (err = daemon_write_pidfile(d)) != 0 ||
-        (err = daemon_setup_signals(d)) != 0) {
+    if ((err = daemon_write_pidfile(d)) != 0 || (err = daemon_setup_signals(d)) != 0 ||
+        (err = daemon_create_loops(d)) != 0 || (err = daemon_open_spool(d)) != 0 ||
+        (err = daemon_start_services(d)) != 0) {
         buf_release(&why);
         return err;
     }
@@ -400,7 +540,7 @@ daemon_startup(struct daemon *d)
                    (long)d->security.uid, (long)d->security.gid,
                    d->security.chroot ? d->security.chroot : "none");
     }
-    return daemon_start_loops(d);
+    return daemon_run_loops(d);
 }
 
 int

@@ -13,8 +13,8 @@ try_base64_encode(struct strv in, struct buf *out)
 
     for (size_t i = 0; i < in.len; i += 3) {
         size_t n = in.len - i < 3 ? in.len - i : 3;
-        unsigned v = (unsigned)p[i] << 16 | (n > 1 ? (unsigned)p[i + 1] << 8 : 0) |
-                     (n > 2 ? p[i + 2] : 0);
+        unsigned v =
+            (unsigned)p[i] << 16 | (n > 1 ? (unsigned)p[i + 1] << 8 : 0) | (n > 2 ? p[i + 2] : 0);
         char q[4] = {base64_alphabet[v >> 18], base64_alphabet[(v >> 12) & 63],
                      n > 1 ? base64_alphabet[(v >> 6) & 63] : '=',
                      n > 2 ? base64_alphabet[v & 63] : '='};

@@ -149,9 +149,10 @@ tls_server_ctx_new(const struct tls_server_opts *o, struct buf *why)
             return NULL;
         }
         SSL_CTX_set_verify(ctx,
-                           SSL_VERIFY_PEER | (o->verify_mode && strcasecmp(o->verify_mode, "require") == 0
-                                                  ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                  : 0),
+                           SSL_VERIFY_PEER |
+                               (o->verify_mode && strcasecmp(o->verify_mode, "require") == 0
+                                    ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                    : 0),
                            tls_accept_any_cert);
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

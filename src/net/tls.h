@@ -30,7 +30,7 @@ struct tls_server_opts {
 };
 
 struct tls_client_opts {
-    const char *ca;        /* CA file for verification, NULL: system store */
+    const char *ca; /* CA file for verification, NULL: system store */
     const char *ciphers;
     const char *protocols;
     const char *certificate; /* optional client certificate */
