@@ -24,6 +24,7 @@
 #include "log/mainlog.h"
 #include "net/loop.h"
 #include "net/pool.h"
+#include "queue/queue.h"
 #include "queue/reception.h"
 #include "spool/spool_file.h"
 
@@ -40,6 +41,7 @@ struct daemon {
     struct pool *io;
     struct spool *spool;
     struct reception *reception;
+    struct queue *queue;
     struct listeners *listeners;
     struct event *tick;
     int64_t last_heartbeat;
@@ -306,6 +308,7 @@ daemon_reload(struct daemon *d)
         daemon_note_static_changes(d->conf, neu);
         listeners_check_reload(d->listeners, neu);
         reception_set_conf(d->reception, neu);
+        queue_set_conf(d->queue, neu);
         conf_unref(d->conf);
         d->conf = neu;
         log_notice("config_reloaded path=%s warnings=%u", d->opts->config_path, diags.warnings);
@@ -348,9 +351,9 @@ daemon_create_loops(struct daemon *d)
 static void
 daemon_recovered(const struct spool_msg *m, struct spool_id id, void *arg)
 {
-    (void)m;
-    (void)id;
-    (void)arg; /* they stay queued until delivery exists */
+    struct daemon *d = arg;
+
+    queue_recovered(d->queue, m, id);
 }
 
 static void
@@ -370,9 +373,33 @@ daemon_start_services(struct daemon *d)
         .mainlog = d->mainlog,
         .rejectlog = d->rejectlog,
         .loops = d->loops,
+        .sink = queue_submit,
     };
+    struct queue_opts qo = {
+        .spool = d->spool,
+        .loops = d->loops,
+        .mainlog = d->mainlog,
+    };
+    const struct conf_setting *host = conf_global(d->conf, "hostname");
+    char hostname[256] = "localhost";
+    struct buf why;
     int err = 0;
 
+    if (!conf_setting_unset(host)) {
+        snprintf(hostname, sizeof(hostname), "%s", host->val.s);
+    } else if (gethostname(hostname, sizeof(hostname) - 1) != 0) {
+        snprintf(hostname, sizeof(hostname), "localhost");
+    }
+    qo.hostname = hostname;
+    buf_init(&why, 4096);
+    d->queue = queue_new(&qo, d->conf, &why);
+    if (d->queue == NULL) {
+        log_crit("queue_failed reason=\"%.*s\"", STRV_FMT(buf_data(&why)));
+        buf_release(&why);
+        return -EINVAL;
+    }
+    buf_release(&why);
+    ro.sink_arg = d->queue;
     d->reception = reception_new(&ro, d->conf);
     d->listeners = listeners_bind(d->conf, d->nloops, d->reception, &err);
     return d->listeners ? 0 : err;
@@ -456,6 +483,9 @@ daemon_stop_loop(struct loop *lp, void *arg)
     if (d->reception) {
         reception_stop_loop(d->reception, lp);
     }
+    if (d->queue) {
+        queue_stop_loop(d->queue, lp);
+    }
 }
 
 static void
@@ -473,6 +503,7 @@ daemon_teardown(struct daemon *d)
     }
     listeners_free(d->listeners);
     reception_free(d->reception);
+    queue_free(d->queue);
     spool_close(d->spool);
     if (d->sig_hup) {
         event_free(d->sig_hup);

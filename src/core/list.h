@@ -18,6 +18,9 @@ struct list_node {
 };
 
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+/* The same for a pointer to const (heap comparators receive const nodes). */
+#define container_of_const(ptr, type, member)                                                      \
+    ((const type *)(const void *)((const char *)(ptr)-offsetof(type, member)))
 
 #define LIST_FOREACH(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 /* Iteration that tolerates removal of pos. */

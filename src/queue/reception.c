@@ -262,8 +262,7 @@ reception_on_mail(struct smtp_server *srv, void *arg, const struct smtp_server_t
     }
 }
 
-/* Momentum's relay_domains rule: "*.x.com" matches below x.com, not x.com itself. */
-static bool
+bool
 reception_domain_listed(const char *const *list, size_t n, struct strv domain)
 {
     for (size_t i = 0; i < n; i++) {
@@ -292,6 +291,20 @@ reception_can_relay(struct rsess *s)
            (ssl && s->c.tls_verified_can_relay && tls_peer_verified(ssl));
 }
 
+/* Blackhole = true or inline for the recipient's domain refuses it here (Momentum). */
+static bool
+reception_blackholed(struct rsess *s, struct strv domain)
+{
+    struct conf_chain ch;
+    char dom[256];
+    const char *v;
+
+    strv_copy(domain, dom, sizeof(dom));
+    conf_chain_outbound(s->conf, NULL, dom, &ch);
+    v = conf_chain_get_name(s->conf, &ch, "blackhole")->val.s;
+    return v && (strcasecmp(v, "true") == 0 || strcasecmp(v, "inline") == 0);
+}
+
 static void
 reception_on_rcpt(struct smtp_server *srv, void *arg, const struct smtp_server_txn *t,
                   const struct smtp_server_rcpt *rc, struct smtp_reply *rep)
@@ -301,6 +314,10 @@ reception_on_rcpt(struct smtp_server *srv, void *arg, const struct smtp_server_t
     ptrdiff_t at = strv_rchr(addr, '@');
     struct strv domain = at < 0 ? STRV_NULL : strv_from(addr, (size_t)at + 1);
 
+    if (reception_blackholed(s, domain)) {
+        *rep = SMTP_REPLY(550, "5.7.1", "Delivery to this domain is disabled");
+        return;
+    }
     if (reception_can_relay(s)) {
         return;
     }

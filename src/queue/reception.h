@@ -73,6 +73,9 @@ void reception_stop_loop(struct reception *r, struct loop *lp);
 /* Called about once a second from the admin thread with the current configuration. */
 void reception_tick(struct reception *r, const struct conf *c);
 
+/* Momentum's relay_domains rule: "x.com" matches x.com; "*.x.com" matches below x.com only. */
+bool reception_domain_listed(const char *const *list, size_t n, struct strv domain);
+
 struct reception_stats {
     uint64_t sessions;
     uint64_t received;
