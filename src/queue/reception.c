@@ -69,6 +69,8 @@ struct rsess {
     struct smtp_server *srv;
     char connid[SPOOL_ID_SIZE];
     char remote[80];
+    char remote_ip[80];
+    bool has_headers;
     char local[80];
     /* the message being received */
     struct spool_writer *w;
@@ -189,6 +191,7 @@ reception_log_reject(struct smtp_server *srv, void *arg, const char *phase,
     struct reception *r = s->r;
     struct rejectlog_entry e = {0};
     struct buf line, ctx;
+    char remote[80];
 
     atomic_fetch_add(&r->rejected, 1);
     if (r->o.rejectlog == NULL || !s->c.log_rejections) {
@@ -196,7 +199,14 @@ reception_log_reject(struct smtp_server *srv, void *arg, const char *phase,
     }
     buf_init(&line, 8192);
     buf_init(&ctx, 2048);
-    buf_printf(&ctx, "ehlo_domain=%s", smtp_server_helo(srv));
+    buf_append_cstr(&ctx, "ehlo_domain=");
+    for (const char *p = smtp_server_helo(srv); *p; p++) {
+        if (*p == ',' || *p == '=' || *p == ']' || *p == '[') {
+            buf_printf(&ctx, "\\x%02x", (unsigned char)*p);
+        } else {
+            buf_append(&ctx, p, 1);
+        }
+    }
     if (smtp_server_auth_user(srv)) {
         buf_printf(&ctx, ",auth_user=%s", smtp_server_auth_user(srv));
     }
@@ -204,7 +214,8 @@ reception_log_reject(struct smtp_server *srv, void *arg, const char *phase,
         buf_append_cstr(&ctx, ",tls=on");
     }
     e.ts = clock_wall_s();
-    e.remote = s->remote;
+    conn_addr_str(smtp_server_peer(srv), remote, sizeof(remote)); /* XCLIENT-aware */
+    e.remote = remote;
     e.local = s->local;
     e.connid = s->connid;
     e.pathway = s->c.pathway;
@@ -287,6 +298,17 @@ reception_can_relay(struct rsess *s)
     struct smtp_server *srv = s->srv;
     SSL *ssl = smtp_server_ssl(srv);
 
+    if (strcmp(smtp_server_peer_ip(srv), s->remote_ip) != 0) {
+        struct reception_session_cfg tmp;
+
+        reception_session_cfg_resolve(&tmp, s->conf, s->r->cache, s->listen->kind, s->listen->name,
+                                      smtp_server_peer(srv), s->r->hostname);
+        s->c.relay_by_ip = tmp.relay_by_ip;
+        s->c.open_relay = tmp.open_relay;
+        reception_session_cfg_release(&tmp);
+        snprintf(s->remote_ip, sizeof(s->remote_ip), "%s", smtp_server_peer_ip(srv));
+    }
+
     return s->c.relay_by_ip || s->c.open_relay || smtp_server_auth_user(srv) != NULL ||
            (ssl && s->c.tls_verified_can_relay && tls_peer_verified(ssl));
 }
@@ -318,7 +340,7 @@ reception_on_rcpt(struct smtp_server *srv, void *arg, const struct smtp_server_t
         *rep = SMTP_REPLY(550, "5.7.1", "Delivery to this domain is disabled");
         return;
     }
-    if (reception_can_relay(s)) {
+    if (reception_can_relay(s) || (at < 0 && strv_eq_cstr_ci(addr, "postmaster"))) {
         return;
     }
     if (s->c.relay_domains &&
@@ -382,7 +404,7 @@ reception_data_begin(struct smtp_server *srv, void *arg, const struct smtp_serve
                     : t->mail.body == SMTP_BODY_BINARYMIME ? SPOOL_BODY_BINARYMIME
                                                            : SPOOL_BODY_7BIT;
     env.smtputf8 = t->mail.smtputf8;
-    env.protocol = STRV_LIT("esmtp");
+    env.protocol = smtp_server_esmtp(srv) ? STRV_LIT("esmtp") : STRV_LIT("smtp");
     env.source_ip = strv_from_cstr(smtp_server_peer_ip(srv));
     env.helo = strv_from_cstr(smtp_server_helo(srv));
     if (smtp_server_auth_user(srv)) {
@@ -444,11 +466,13 @@ reception_prepend(struct rsess *s, const struct smtp_server_txn *t, struct buf *
     const char *proto;
 
     reception_date(date, sizeof(date), s->ctime_us / 1000000);
-    if (!hdrscan_found(&s->hs, HDR_MESSAGE_ID) && s->c.messageid_policy == RECEPTION_HDR_PEDANTIC) {
+    if (!(s->has_headers && hdrscan_found(&s->hs, HDR_MESSAGE_ID)) &&
+        s->c.messageid_policy == RECEPTION_HDR_PEDANTIC) {
         *rep = SMTP_REPLY(550, "5.6.0", "Message-ID header required");
         return -1;
     }
-    if (!hdrscan_found(&s->hs, HDR_DATE) && s->c.date_policy == RECEPTION_HDR_PEDANTIC) {
+    if (!(s->has_headers && hdrscan_found(&s->hs, HDR_DATE)) &&
+        s->c.date_policy == RECEPTION_HDR_PEDANTIC) {
         *rep = SMTP_REPLY(550, "5.6.0", "Date header required");
         return -1;
     }
@@ -458,9 +482,9 @@ reception_prepend(struct rsess *s, const struct smtp_server_txn *t, struct buf *
                 : ssl                               ? "ESMTPS"
                 : smtp_server_auth_user(srv)        ? "ESMTPA"
                                                     : "ESMTP";
-        buf_printf(out, "Received: from %s ([%s])",
+        buf_printf(out, "Received: from %s ([%s%s])",
                    smtp_server_helo(srv)[0] ? smtp_server_helo(srv) : "unknown",
-                   smtp_server_peer_ip(srv));
+                   strchr(smtp_server_peer_ip(srv), ':') ? "IPv6:" : "", smtp_server_peer_ip(srv));
         if (ssl) {
             buf_append_cstr(out, "\r\n\t");
             tls_received_clause(ssl, out);
@@ -472,7 +496,8 @@ reception_prepend(struct rsess *s, const struct smtp_server_txn *t, struct buf *
         }
         buf_printf(out, "; %s\r\n", date);
     }
-    if (!hdrscan_found(&s->hs, HDR_MESSAGE_ID) && s->c.messageid_policy == RECEPTION_HDR_IFNEEDED) {
+    if (!(s->has_headers && hdrscan_found(&s->hs, HDR_MESSAGE_ID)) &&
+        s->c.messageid_policy == RECEPTION_HDR_IFNEEDED) {
         char local[SPOOL_ID_SIZE];
 
         snprintf(local, sizeof(local), "%s", s->msgid);
@@ -481,7 +506,8 @@ reception_prepend(struct rsess *s, const struct smtp_server_txn *t, struct buf *
         }
         buf_printf(out, "Message-ID: <%s@%s>\r\n", local, s->c.hostname);
     }
-    if (!hdrscan_found(&s->hs, HDR_DATE) && s->c.date_policy == RECEPTION_HDR_IFNEEDED) {
+    if (!(s->has_headers && hdrscan_found(&s->hs, HDR_DATE)) &&
+        s->c.date_policy == RECEPTION_HDR_IFNEEDED) {
         buf_printf(out, "Date: %s\r\n", date);
     }
     return 0;
@@ -510,7 +536,7 @@ reception_log_receptions(struct rsess *s, struct spool_writer *w, const struct s
             .sender = env->sender,
             .ip = smtp_server_peer_ip(s->srv),
             .size = size,
-            .protocol = "esmtp",
+            .protocol = smtp_server_esmtp(s->srv) ? "esmtp" : "smtp",
             .binding_group = "default",
             .binding = "default",
         };
@@ -570,6 +596,7 @@ reception_data_end(struct smtp_server *srv, void *arg, const struct smtp_server_
     int err;
 
     buf_init(&pre, 65536);
+    s->has_headers = st->has_headers;
     if (reception_prepend(s, t, &pre, &rep) != 0) {
         buf_release(&pre);
         reception_release_writer(s);
@@ -659,6 +686,7 @@ reception_accept(struct reception *r, struct reception_listen *l, struct loop *l
     atomic_fetch_add(&r->sessions_total, 1);
     atomic_fetch_add(&r->active, 1);
     log_debug("session_open sid=%s remote=%s local=%s", s->connid, s->remote, s->local);
+    conn_ip_str((const struct sockaddr *)&c->peer, s->remote_ip, sizeof(s->remote_ip));
     s->srv = smtp_server_start(c, &s->c.smtp, &reception_ops, s);
 }
 

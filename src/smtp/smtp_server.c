@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/base64.h"
 #include "core/log.h"
@@ -195,13 +196,12 @@ smtp_greet(struct smtp_server *s)
     if (s->ops->on_connect) {
         s->ops->on_connect(s, s->arg, &r);
     }
-    /* a greeting carries no enhanced code */
-    r.enh[0] = '\0';
     if (r.code != 220) {
         smtp_send(s, &r, "connect");
         smtp_close_after_output(s);
         return;
     }
+    r.enh[0] = '\0';
     smtp_send(s, &r, "connect");
     s->state = SMTP_ST_CMD;
 }
@@ -345,6 +345,7 @@ smtp_do_mail(struct smtp_server *s, const struct smtp_cmd *cmd)
         smtp_reply(s, 503, "5.5.1", "Nested MAIL command", "mailfrom");
         return;
     }
+    s->bdat_failed = false;
     if (s->cfg->require_ehlo && !s->helo_seen) {
         smtp_reply(s, 503, "5.5.1", "Send HELO/EHLO first", "mailfrom");
         return;
@@ -474,6 +475,10 @@ smtp_do_data(struct smtp_server *s, const struct smtp_cmd *cmd)
     }
     if (cmd->arg.len) {
         smtp_reply(s, 501, "5.5.4", "Syntax: DATA", "data");
+        return;
+    }
+    if (s->txn.sender && s->txn.mail.body == SMTP_BODY_BINARYMIME) {
+        smtp_reply(s, 503, "5.5.1", "BINARYMIME requires BDAT", "data");
         return;
     }
     if (!smtp_begin_message(s, &r, false)) {
@@ -716,7 +721,10 @@ smtp_auth_plain(struct smtp_server *s, struct strv b64)
     pass = all;
     (void)authz; /* acting as another identity is not supported: authorise as user */
     if (user.len == 0 || strv_chr(pass, '\0') >= 0) {
-        mem_clear_free(buf_steal_cstr(&dec), SMTP_AUTH_MAX);
+        if (dec.data) {
+            explicit_bzero(dec.data, dec.cap);
+        }
+        buf_release(&dec);
         smtp_reply(s, 501, "5.5.2", "Malformed PLAIN response", "auth");
         s->state = SMTP_ST_CMD;
         return;
@@ -868,6 +876,24 @@ smtp_do_xclient(struct smtp_server *s, const struct smtp_cmd *cmd)
 
 /* ---- command dispatch ---- */
 
+/* The phase a refused line belongs to, from its verb (for the rejectlog). */
+static const char *
+smtp_phase_of_line(const struct smtp_server *s, struct strv line)
+{
+    struct strv word = strv_next_word(&line);
+    ptrdiff_t colon = strv_chr(word, ':');
+
+    if (colon >= 0) {
+        word = strv_sub(word, 0, (size_t)colon); /* "MAIL FROM:<x>" written without a space */
+    }
+    for (int v = SMTP_VERB_HELO; v <= SMTP_VERB_XCLIENT; v++) {
+        if (strv_eq_cstr_ci(word, smtp_verb_name((enum smtp_verb)v))) {
+            return smtp_phase(s, (enum smtp_verb)v);
+        }
+    }
+    return s->txn.sender ? "rcptto" : "mailfrom";
+}
+
 static void
 smtp_handle_line(struct smtp_server *s, struct strv line)
 {
@@ -878,7 +904,7 @@ smtp_handle_line(struct smtp_server *s, struct strv line)
     o.ext = s->cfg->ext | (s->cfg->xclient ? SMTP_EXT_XCLIENT : 0);
     o.smtputf8 = s->txn.sender && s->txn.mail.smtputf8;
     if (smtp_cmd_parse(line, &o, &cmd, &r) != 0) {
-        smtp_send(s, &r, s->txn.sender ? "rcptto" : "mailfrom");
+        smtp_send(s, &r, smtp_phase_of_line(s, line));
         return;
     }
     if (!s->esmtp &&
@@ -953,7 +979,10 @@ static bool
 smtp_take_line(struct smtp_server *s, struct strv *line)
 {
     struct buf *in = &s->conn->in;
-    size_t max = s->state == SMTP_ST_AUTH ? SMTP_CMD_AUTH_LINE_MAX : SMTP_CMD_LINE_MAX;
+    size_t max = s->state == SMTP_ST_AUTH ||
+                         (buf_len(in) >= 5 && strncasecmp(buf_data(in).ptr, "AUTH ", 5) == 0)
+                     ? SMTP_CMD_AUTH_LINE_MAX
+                     : SMTP_CMD_LINE_MAX;
 
     for (;;) {
         if (buf_take_line(in, line, NULL)) {
