@@ -399,6 +399,11 @@ conf_build_scope(struct conf_builder *b, struct conf_scope *parent, const struct
         conf_error(b->diags, &node->name_loc, "module %s takes no instance name", mod->keyword);
         return;
     }
+    if (def->type == CONF_SCOPE_CONTROL_LISTENER || def->type == CONF_SCOPE_HTTP_LISTENER) {
+        conf_warning(b->diags, &node->loc,
+                     "%s is checked but not served yet: celer has no %s so far", def->keyword,
+                     def->type == CONF_SCOPE_CONTROL_LISTENER ? "console" : "HTTP API");
+    }
     s = conf_open_scope(b, parent, def, mod ? mod->keyword : NULL, node);
     if (s) {
         conf_build_body(b, s, node);
