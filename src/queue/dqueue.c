@@ -48,9 +48,10 @@ qentry_free(struct qentry *e)
         return;
     }
     list_remove(&e->node);
-    if (qmsg_unref(e->m)) {
-        /* nothing else refers to the message: it leaves the queue */
+    if (e->dq) {
+        e->dq->nentries--;
     }
+    (void)qmsg_unref(e->m); /* the last reference frees the message */
     free(e);
 }
 
@@ -152,10 +153,24 @@ dqueue_schedule(struct dqueue *dq, int64_t seconds)
     }
 }
 
+/* The entry belongs to dq from now on (counted, so an idle queue is never freed under it). */
+static void
+dqueue_adopt(struct dqueue *dq, struct qentry *e)
+{
+    if (e->dq != dq) {
+        if (e->dq) {
+            e->dq->nentries--;
+        }
+        e->dq = dq;
+        dq->nentries++;
+    }
+    dq->idle_since_ms = 0;
+}
+
 void
 dqueue_add(struct dqueue *dq, struct qentry *e)
 {
-    e->dq = dq;
+    dqueue_adopt(dq, e);
     if (e->next_attempt_s > clock_wall_s()) {
         heap_push(&dq->delayed, &e->hn);
         dq->ql->ndelayed++;
@@ -175,7 +190,7 @@ dqueue_add(struct dqueue *dq, struct qentry *e)
 void
 dqueue_delay(struct dqueue *dq, struct qentry *e)
 {
-    e->dq = dq;
+    dqueue_adopt(dq, e);
     heap_push(&dq->delayed, &e->hn);
     dq->ql->ndelayed++;
     dqueue_schedule(dq, e->next_attempt_s - clock_wall_s());
@@ -292,6 +307,31 @@ dqueue_maintain(struct dqueue *dq)
     }
 }
 
+#define DQUEUE_IDLE_FREE_MS 60000
+
+/* A queue with nothing left for a minute is freed (domains come and go). */
+static bool
+dqueue_collect(struct dqueue *dq)
+{
+    char key[600];
+    uint64_t now = clock_mono_ms();
+
+    if (dq->nentries || dq->nconns || dq->nactive || heap_len(&dq->delayed)) {
+        dq->idle_since_ms = 0;
+        return false;
+    }
+    if (dq->idle_since_ms == 0) {
+        dq->idle_since_ms = now;
+    }
+    if (now - dq->idle_since_ms < DQUEUE_IDLE_FREE_MS) {
+        dqueue_schedule(dq, DQUEUE_IDLE_FREE_MS / 1000);
+        return false;
+    }
+    map_del(&dq->ql->dqueues, dqueue_key(dq->binding, dq->domain, key, sizeof(key)));
+    dqueue_free(dq);
+    return true;
+}
+
 static void
 dqueue_on_maint(evutil_socket_t fd, short what, void *arg)
 {
@@ -299,5 +339,6 @@ dqueue_on_maint(evutil_socket_t fd, short what, void *arg)
 
     if (!dq->ql->stopping) {
         dqueue_maintain(dq);
+        (void)dqueue_collect(dq);
     }
 }

@@ -194,6 +194,8 @@ struct dqueue {
     unsigned nconns;            /* including connecting */
     struct event *maint;        /* owned */
     struct list_node wait_node; /* on dr->waiters */
+    uint64_t nentries;          /* entries that belong here, wherever they are now */
+    uint64_t idle_since_ms;     /* empty since; 0 while it has work */
     unsigned consecutive_failures;
     uint64_t failing_since_ms; /* 0: not failing */
     uint64_t delivered;

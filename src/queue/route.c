@@ -89,8 +89,10 @@ domrec_free(struct domrec *dr)
 void
 domrec_put(struct domrec *dr)
 {
-    if (dr && --dr->refs == 0 && dr->ql->stopping) {
-        /* freed with the loop's map at shutdown; records are cheap to keep otherwise */
+    if (dr && --dr->refs == 0 && !dr->ql->stopping) {
+        /* no queue uses it: forget it (a new queue resolves again) */
+        map_del(&dr->ql->domrecs, strv_from_cstr(dr->key));
+        domrec_free(dr);
     }
 }
 

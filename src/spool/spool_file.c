@@ -147,7 +147,7 @@ struct spool_writer {
     uint64_t commit_start_us;
     struct loop *lp; /* borrowed: where cb runs */
     spool_commit_fn *cb;
-    void *cb_arg;
+    void *cb_arg; /* borrowed */
     struct pool_job job;
     struct loop_msg msg;        /* back to lp */
     struct list_node wait_node; /* on dir->waiters */
@@ -1258,7 +1258,7 @@ struct spool_append {
     uint32_t max_index; /* highest recipient index updated */
     int err;
     spool_done_fn *cb;
-    void *arg;
+    void *arg; /* borrowed */
     struct pool_job job;
 };
 

@@ -24,14 +24,17 @@
  * files created in it: each directory keeps a generation counter (bumped
  * after each create) and the generation its last fsync covered; a commit
  * whose file's generation is already covered skips the sync, the others
- * serialise on the directory's lock and the first one syncs for all of
- * them. New AA and AA/BB directories get their parent synced the same way.
+ * wait (without holding a pool thread) for the one directory sync that
+ * runs at a time, which covers every file created before it started. New
+ * AA and AA/BB directories get their parent synced the same way, once.
  * With force_fsync off the same path runs without any sync.
  *
  * Any failed write, pwrite, fsync or directory sync fails the message: the
  * commit callback gets the error and the file is removed. After a crash an
- * acknowledged message is complete on disk and an unfinished one reads as
- * incomplete (docs/spool-format.md §10 has the argument).
+ * acknowledged message is complete on disk and an unfinished one never
+ * passes for complete: it reads as incomplete (removed by recovery) or,
+ * after a power loss, possibly as corrupt (quarantined); docs/spool-format.md
+ * §10 has the argument.
  *
  * Owns: the base directory fd and its lock file (one daemon per spool: a
  * second spool_open() of the same base gets CELER_EBUSY), the per-directory
@@ -81,7 +84,7 @@ struct spool_opts {
     uid_t uid;        /* owner of created directories; (uid_t)-1 = leave (0 is root!) */
     gid_t gid;        /* (gid_t)-1 = leave */
     /* Tests: the first id to hand out. NULL = getpid() and a random sequence number. */
-    const struct spool_id *first_id;
+    const struct spool_id *first_id; /* borrowed for the call */
 };
 
 /* Counters for the console; each is read atomically, the set is not a snapshot. */
@@ -183,7 +186,8 @@ typedef void spool_done_fn(int err, void *arg);
  * cb(err, arg) on lp, always (never from inside this call). Errors: -EINVAL
  * for a record the format refuses or a recipient index past the envelope's,
  * CELER_ECORRUPT / SPOOL_EINCOMPLETE when the file is not a complete
- * message with this id, -errno. A failed append leaves the file as it was.
+ * message with this id, -errno. A failed append leaves the message as it
+ * was (without the torn tail, if there was one).
  */
 void spool_progress_append(struct spool *s, struct spool_id id, const struct spool_progress *p,
                            struct loop *lp, spool_done_fn *cb, void *arg);

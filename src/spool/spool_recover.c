@@ -31,7 +31,7 @@ struct spool_recover {
     struct loop *lp; /* borrowed */
     spool_recover_msg_fn *on_msg;
     spool_recover_done_fn *on_done;
-    void *arg;
+    void *arg; /* borrowed */
     bool verify;
     uint64_t start_ms;
     atomic_uint pending; /* scan jobs not done */
