@@ -28,7 +28,7 @@
 #include "queue/reception.h"
 #include "spool/spool_file.h"
 
-#define DAEMON_IO_THREADS 32
+#define DAEMON_IO_THREADS 16
 
 struct daemon {
     const struct daemon_opts *opts;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -17,6 +18,7 @@
 #include "core/mem.h"
 
 #define LOG_PENDING_MAX (64u * 1024 * 1024)
+#define LOG_BATCH_NS    20000000L /* how long lines gather before a write (20 ms) */
 
 struct log_file {
     struct log_writer *w; /* borrowed */
@@ -37,6 +39,8 @@ struct log_writer {
     struct log_file *files; /* owned list */
     uint64_t appended;      /* sequence of appends, guarded by lock */
     uint64_t written;       /* appends known written, guarded by lock */
+    bool sleeping;          /* the writer waits for work (signal it) */
+    bool flush_now;         /* someone waits for the data: skip the batching pause */
     bool stop;
     bool started;
 };
@@ -112,8 +116,23 @@ log_writer_main(void *arg)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->stop && !log_writer_has_work(w)) {
+            w->sleeping = true;
             pthread_cond_wait(&w->wake, &w->lock);
+            w->sleeping = false;
         }
+        if (!w->stop && !w->flush_now) {
+            /* let lines gather for a moment: one write per batch, not per line */
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += LOG_BATCH_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_cond_timedwait(&w->wake, &w->lock, &until); /* woken early: fine */
+        }
+        w->flush_now = false;
         log_writer_drain(w);
         if (w->stop && !log_writer_has_work(w)) {
             break;
@@ -156,6 +175,7 @@ log_writer_free(struct log_writer *w)
     }
     pthread_mutex_lock(&w->lock);
     w->stop = true;
+    w->flush_now = true;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     (void)pthread_join(w->thread, NULL); /* our own thread: cannot fail */
@@ -246,8 +266,8 @@ log_file_write(struct log_file *f, const char *line, size_t len)
         buf_commit(&f->pending, len + 1);
         w->appended++;
     }
-    if (was_empty) {
-        pthread_cond_signal(&w->wake);
+    if (was_empty && w->sleeping) {
+        pthread_cond_signal(&w->wake); /* one wake-up per batch, not per line */
     }
     pthread_mutex_unlock(&w->lock);
 }
@@ -284,6 +304,7 @@ log_writer_flush(struct log_writer *w)
 
     pthread_mutex_lock(&w->lock);
     target = w->appended;
+    w->flush_now = true;
     pthread_cond_signal(&w->wake);
     while (w->written < target && !w->stop) {
         pthread_cond_wait(&w->idle, &w->lock);

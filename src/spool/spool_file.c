@@ -30,6 +30,10 @@
  * synced once per run, blocking (rare), by whoever needs them first.
  */
 #include "spool/spool_file.h"
+#include "spool/spool_recycle.h"
+
+/* Files of removed messages kept for reuse (spool_recycle.h). */
+#define SPOOL_RECYCLE_MAX 8192
 
 #include <assert.h>
 #include <errno.h>
@@ -116,8 +120,9 @@ struct spool {
     pthread_mutex_t rm_lock;
     struct spool_id *rm_ids; /* owned: waiting for the remove job */
     size_t rm_len, rm_cap;
-    bool rm_running;        /* rm_job is submitted; guarded by rm_lock */
-    struct pool_job rm_job; /* one remove job at a time */
+    bool rm_running;              /* rm_job is submitted; guarded by rm_lock */
+    struct pool_job rm_job;       /* one remove job at a time */
+    struct spool_recycle recycle; /* files of removed messages, for reuse */
 };
 
 enum spool_writer_state {
@@ -610,6 +615,7 @@ spool_open(const struct spool_opts *o, int *err)
         goto fail;
     }
     s->locked = true;
+    spool_recycle_init(&s->recycle, s->base_fd, SPOOL_RECYCLE_MAX);
     return s;
 fail:
     log_error("spool_open_failed path=%s error=\"%s\"", o->base, err_str(rc));
@@ -651,6 +657,9 @@ spool_close(struct spool *s)
     }
     pthread_mutex_unlock(&s->jobs_lock);
     assert(atomic_load(&s->c.writers) == 0);
+    if (s->recycle.ready) {
+        spool_recycle_release(&s->recycle);
+    }
     if (s->locked) {
         spool_mark_clean(s);
     }
@@ -822,7 +831,15 @@ spool_writer_create(struct spool_writer *w)
         if ((err = spool_fault_check(&s->fault, SPOOL_FAULT_OPEN)) != 0) {
             return err;
         }
-        w->fd = openat(s->base_fd, w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, s->file_mode);
+        err = spool_recycle_take(&s->recycle, w->path); /* an emptied file, if one is parked */
+        if (err == 0) {
+            w->fd = openat(s->base_fd, w->path, O_WRONLY | O_CLOEXEC);
+        } else if (err == -EEXIST) {
+            return err;
+        } else {
+            w->fd =
+                openat(s->base_fd, w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, s->file_mode);
+        }
         if (w->fd >= 0) {
             break;
         }
@@ -1432,7 +1449,7 @@ spool_remove_work(void *arg)
             char path[SPOOL_ID_PATH_SIZE];
 
             spool_id_path(ids[i], path);
-            if (spool_unlink(s, path) == 0) {
+            if (spool_recycle_put(&s->recycle, path) || spool_unlink(s, path) == 0) {
                 atomic_fetch_add_explicit(&s->c.removed, 1, memory_order_relaxed);
             }
         }

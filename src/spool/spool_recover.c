@@ -8,6 +8,7 @@
  * end to the caller's loop. Counters are atomics: jobs run concurrently.
  */
 #include "spool/spool_recover.h"
+#include "spool/spool_recycle.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -258,8 +259,8 @@ spool_scan_entry(struct spool_scan *j, int dirfd, const char *name)
     }
     switch (j->level) {
     case SPOOL_SCAN_BASE:
-        if (strcmp(name, SPOOL_CORRUPT_DIR) == 0) {
-            return;
+        if (strcmp(name, SPOOL_CORRUPT_DIR) == 0 || strcmp(name, SPOOL_RECYCLE_DIR) == 0) {
+            return; /* quarantine, and emptied files kept for reuse (spool_recycle.h) */
         }
         if (!spool_hex2(name, &v)) {
             spool_recover_skip(r, j->rel, name, "not a spool directory");
