@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,6 +178,23 @@ daemon_mkdirs(const char *path, mode_t mode, uid_t uid, gid_t gid)
     return err;
 }
 
+/* ThreadPool "IO" { Concurrency = N } sizes the pool that runs fsyncs and spool scans. */
+static unsigned
+daemon_io_threads(const struct conf *c)
+{
+    const struct conf_scope *tp;
+    size_t it = 0;
+
+    while ((tp = conf_child_next(c->root, CONF_SCOPE_THREADPOOL, NULL, &it))) {
+        const struct conf_setting *st = conf_scope_get(tp, "concurrency");
+
+        if (strcasecmp(tp->name, "IO") == 0 && st && st->val.i > 0) {
+            return (unsigned)st->val.i;
+        }
+    }
+    return DAEMON_IO_THREADS;
+}
+
 static int
 daemon_open_spool(struct daemon *d)
 {
@@ -187,7 +205,7 @@ daemon_open_spool(struct daemon *d)
     };
     int err = 0;
 
-    d->io = pool_new("io", DAEMON_IO_THREADS, &err);
+    d->io = pool_new("io", daemon_io_threads(d->conf), &err);
     if (d->io == NULL) {
         log_crit("pool_failed name=io error=\"%s\"", err_str(err));
         return err;

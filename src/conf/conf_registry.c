@@ -30,7 +30,7 @@ const struct conf_scope_def conf_scope_defs[] = {
     {"Host", CONF_SCOPE_HOST, CONF_NAME_REQUIRED, S_G | S_BG | S_B, true, "host"},
     {"Security", CONF_SCOPE_SECURITY, CONF_NAME_NONE, S_G, true, "security"},
     {"EventLoop", CONF_SCOPE_EVENTLOOP, CONF_NAME_REQUIRED, S_G, true, "eventloop"},
-    {"ThreadPool", CONF_SCOPE_THREADPOOL, CONF_NAME_REQUIRED, S_G, false, "threadpool"},
+    {"ThreadPool", CONF_SCOPE_THREADPOOL, CONF_NAME_REQUIRED, S_G, true, "threadpool"},
     {"Authorization", CONF_SCOPE_AUTHORIZATION, CONF_NAME_NONE, S_G, false, "authorization"},
     {"Role", CONF_SCOPE_ROLE, CONF_NAME_REQUIRED, S_AUTHZ, false, "role"},
     {"Debug_Flags", CONF_SCOPE_DEBUG_FLAGS, CONF_NAME_NONE, S_G, false, "debug_flags"},

@@ -79,8 +79,12 @@ delivery_reserve(struct dqueue *dq, const struct route_target *t, struct oconn *
     if (dq->cfg.max_conns >= 0 && dq->nconns >= (uint64_t)dq->cfg.max_conns) {
         return false;
     }
-    if (server_max > 0 && atomic_load(&q->server_conns) >= server_max) {
+    if (server_max > 0 && atomic_fetch_add(&q->server_conns, 1) >= server_max) {
+        atomic_fetch_sub(&q->server_conns, 1);
         return false;
+    }
+    if (server_max <= 0) {
+        atomic_fetch_add(&q->server_conns, 1);
     }
     pthread_mutex_lock(&q->lock);
     if (host_cap >= 0 && delivery_count_get(&q->host_conns, t->host, strlen(t->host)) >= host_cap) {
@@ -103,9 +107,10 @@ delivery_reserve(struct dqueue *dq, const struct route_target *t, struct oconn *
     }
     pthread_mutex_unlock(&q->lock);
     if (ok) {
-        atomic_fetch_add(&q->server_conns, 1);
         dq->nconns++;
         dq->ql->nconns++;
+    } else {
+        atomic_fetch_sub(&q->server_conns, 1);
     }
     return ok;
 }
@@ -164,6 +169,7 @@ delivery_give_up(const struct dqueue *dq, const struct qentry *e, int64_t now)
 }
 
 struct delivery_outcome {
+    bool quiet;          /* no bounce (Blackhole = internal) */
     uint32_t *delivered; /* recipient indexes */
     uint32_t ndelivered;
     uint32_t *failed;
@@ -255,7 +261,7 @@ delivery_conclude(struct dqueue *dq, struct qentry *e, struct delivery_outcome *
     atomic_fetch_add(&ql->q->failed, o->nfailed);
     dq->delivered += o->ndelivered;
     dq->failed += o->nfailed;
-    if (o->nfailed && dq->cfg.generate_bounces && !(m->flags & QMSG_BOUNCE) &&
+    if (o->nfailed && !o->quiet && dq->cfg.generate_bounces && !(m->flags & QMSG_BOUNCE) &&
         qmsg_str(m, m->sender)[0]) {
         bounce_generate(ql, m, o->failed, (const char *const *)o->failed_why, o->nfailed,
                         dq->cfg.mailerdaemon);
@@ -293,40 +299,31 @@ delivery_conclude(struct dqueue *dq, struct qentry *e, struct delivery_outcome *
     spool_progress_append(spool, m->id, &p, ql->loop, delivery_recorded, rec);
 }
 
-/* Applies retry policy to the transient recipients of o (some may become permanent). */
+/*
+ * Counts the attempt and schedules the next one for the transient recipients
+ * of o. Callers have already turned transients into permanent failures when
+ * the retry policy gives up (delivery_give_up), so none is logged twice.
+ */
 static void
-delivery_schedule_retry(struct dqueue *dq, struct qentry *e, struct delivery_outcome *o,
-                        const char *remote_ip, const char *connid, enum smtp_stage stage)
+delivery_schedule_retry(struct dqueue *dq, struct qentry *e, struct delivery_outcome *o)
 {
-    int64_t now = clock_wall_s();
-    const char *give_up;
-
     if (o->ntransient == 0) {
         return;
     }
     e->attempts++;
     atomic_fetch_add(&dq->ql->q->transient, o->ntransient);
     dq->transient += o->ntransient;
-    give_up = delivery_give_up(dq, e, now);
-    if (give_up) {
-        for (uint32_t i = 0; i < o->ntransient; i++) {
-            queue_log_delivery(dq, e, o->transient[i], 'P', remote_ip, connid, stage, 554, "5.4.7",
-                               give_up);
-            delivery_add_failed(o, o->transient[i], 554, "5.4.7", give_up);
-        }
-        o->ntransient = 0;
-        return;
-    }
-    e->next_attempt_s = now + delivery_backoff(&dq->cfg, e->attempts);
+    e->next_attempt_s = clock_wall_s() + delivery_backoff(&dq->cfg, e->attempts);
 }
 
 void
 delivery_fail_entry(struct dqueue *dq, struct qentry *e, int code, const char *enh,
-                    const char *text, enum smtp_stage stage)
+                    const char *text, enum smtp_stage stage, bool quiet)
 {
     struct delivery_outcome o;
 
     delivery_outcome_init(&o, e->nr);
+    o.quiet = quiet;
     for (uint32_t i = 0; i < e->nr; i++) {
         queue_log_delivery(dq, e, e->r[i], 'P', "", "", stage, code, enh, text);
         delivery_add_failed(&o, e->r[i], code, enh, text);
@@ -340,14 +337,22 @@ delivery_transient_entry(struct dqueue *dq, struct qentry *e, int code, const ch
                          const char *text, enum smtp_stage stage)
 {
     struct delivery_outcome o;
+    const char *give_up;
 
+    e->attempts++;
+    give_up = delivery_give_up(dq, e, clock_wall_s());
+    e->attempts--;
+    if (give_up) {
+        delivery_fail_entry(dq, e, 554, "5.4.7", give_up, stage, false);
+        return;
+    }
     delivery_outcome_init(&o, e->nr);
     for (uint32_t i = 0; i < e->nr; i++) {
         queue_log_delivery(dq, e, e->r[i], 'T', "", "", stage, code, enh, text);
         o.transient[o.ntransient++] = e->r[i];
     }
     snprintf(o.response, sizeof(o.response), "%d %s %s", code, enh, text);
-    delivery_schedule_retry(dq, e, &o, "", "", stage);
+    delivery_schedule_retry(dq, e, &o);
     delivery_conclude(dq, e, &o);
     delivery_outcome_release(&o);
 }
@@ -358,30 +363,51 @@ delivery_on_result(struct oconn *oc, struct qentry *e, const struct smtp_client_
 {
     struct dqueue *dq = oc->dq;
     struct delivery_outcome o;
+    const char *give_up = NULL;
+    bool any_transient = false;
 
+    for (uint32_t k = 0; k < e->nr; k++) {
+        const struct smtp_client_reply *rep = k < r->nrcpts ? &r->rcpt[k] : &r->msg;
+
+        any_transient |= rep->code / 100 != 2 && rep->code / 100 != 5;
+    }
+    if (any_transient) {
+        e->attempts++; /* this attempt counts; does it use up the message's time or tries? */
+        give_up = delivery_give_up(dq, e, clock_wall_s());
+        e->attempts--;
+    }
     delivery_outcome_init(&o, e->nr);
     for (uint32_t k = 0; k < e->nr; k++) {
         const struct smtp_client_reply *rep = k < r->nrcpts ? &r->rcpt[k] : &r->msg;
         int cls = rep->code / 100;
         uint32_t ri = e->r[k];
-        const char *text = rep->code ? rep->text : (rep->text[0] ? rep->text : "connection lost");
+        /* no reply at all (the connection went): a transient failure of our making */
+        int code = rep->code ? rep->code : 451;
+        const char *enh = rep->code ? rep->enh : "4.4.2";
+        char text[600];
 
+        snprintf(text, sizeof(text), "%s%s", rep->code ? "" : "[internal] ",
+                 rep->text[0] ? rep->text : "connection lost");
         if (cls == 2) {
-            queue_log_delivery(dq, e, ri, 'D', oc->target.ip, oc->connid, rep->stage, rep->code,
-                               rep->enh, text);
+            queue_log_delivery(dq, e, ri, 'D', oc->target.ip, oc->connid, rep->stage, code, enh,
+                               text);
             o.delivered[o.ndelivered++] = ri;
         } else if (cls == 5) {
-            queue_log_delivery(dq, e, ri, 'P', oc->target.ip, oc->connid, rep->stage, rep->code,
-                               rep->enh, text);
-            delivery_add_failed(&o, ri, rep->code, rep->enh, text);
+            queue_log_delivery(dq, e, ri, 'P', oc->target.ip, oc->connid, rep->stage, code, enh,
+                               text);
+            delivery_add_failed(&o, ri, code, enh, text);
+        } else if (give_up) {
+            queue_log_delivery(dq, e, ri, 'P', oc->target.ip, oc->connid, rep->stage, 554, "5.4.7",
+                               give_up);
+            delivery_add_failed(&o, ri, 554, "5.4.7", give_up);
         } else {
-            queue_log_delivery(dq, e, ri, 'T', oc->target.ip, oc->connid, rep->stage, rep->code,
-                               rep->enh, text);
+            queue_log_delivery(dq, e, ri, 'T', oc->target.ip, oc->connid, rep->stage, code, enh,
+                               text);
             o.transient[o.ntransient++] = ri;
-            snprintf(o.response, sizeof(o.response), "%d %s %s", rep->code, rep->enh, text);
+            snprintf(o.response, sizeof(o.response), "%d %s %s", code, enh, text);
         }
     }
-    delivery_schedule_retry(dq, e, &o, oc->target.ip, oc->connid, r->stage);
+    delivery_schedule_retry(dq, e, &o);
     delivery_conclude(dq, e, &o);
     delivery_outcome_release(&o);
 }
@@ -404,6 +430,8 @@ oconn_free(struct oconn *oc)
     }
     free(oc->rcpts);
     free(oc->target.host);
+    free(oc->verify_names[0]);
+    free(oc->verify_names[1]);
     free(oc);
 }
 
@@ -421,6 +449,16 @@ oconn_abort(struct oconn *oc)
     oconn_free(oc);
 }
 
+/* Max_Deliveries_Per_Connection or Max_Recipients_Per_Connection reached. */
+static bool
+oconn_used_up(const struct oconn *oc)
+{
+    const struct qcfg *cfg = &oc->dq->cfg;
+
+    return (cfg->max_deliveries && oc->deliveries >= cfg->max_deliveries) ||
+           (cfg->max_rcpts_conn && oc->rcpts_sent >= cfg->max_rcpts_conn);
+}
+
 /* Sends the next waiting entry over an idle connection; false when there is none. */
 static bool
 oconn_send_next(struct oconn *oc)
@@ -430,10 +468,7 @@ oconn_send_next(struct oconn *oc)
     struct qmsg *m;
     int fd;
 
-    if (dq->cfg.max_deliveries && oc->deliveries >= dq->cfg.max_deliveries) {
-        return false;
-    }
-    if (dq->cfg.max_rcpts_conn && oc->rcpts_sent >= dq->cfg.max_rcpts_conn) {
+    if (oconn_used_up(oc)) {
         return false;
     }
     while ((e = dqueue_take(dq))) {
@@ -528,6 +563,29 @@ delivery_serves(const struct dqueue *dq, const struct oconn *oc)
 }
 
 /*
+ * Whether a session opened for queue a may carry queue b's mail: the same
+ * EHLO name, source address, protocol and TLS requirements (a session that
+ * verified a certificate for a's names has not verified it for b's).
+ */
+static bool
+delivery_same_session(const struct dqueue *a, const struct dqueue *b, const struct oconn *oc)
+{
+    const struct smtp_client_cfg *x = &a->cfg.client, *y = &b->cfg.client;
+
+    if (x->lmtp != y->lmtp || strcmp(x->ehlo_name, y->ehlo_name) != 0 ||
+        a->cfg.bind_len != b->cfg.bind_len ||
+        memcmp(&a->cfg.bind, &b->cfg.bind, a->cfg.bind_len) != 0) {
+        return false;
+    }
+    if (y->tls == SMTP_CLIENT_TLS_NO && x->tls == SMTP_CLIENT_TLS_NO) {
+        return true;
+    }
+    /* any TLS involvement: only between identical policies, and never with name checks */
+    return x->tls == y->tls && x->verify == y->verify && a->cfg.tls_ctx == b->cfg.tls_ctx &&
+           y->verify != SMTP_CLIENT_VERIFY_HOST && !oc->no_tls;
+}
+
+/*
  * migrate_connections_between_sibling_domains: an idle connection whose
  * queue is empty moves to another queue of the same binding that has mail
  * waiting for the same server. At most a few dozen queues are looked at.
@@ -548,7 +606,7 @@ delivery_migrate(struct oconn *oc)
         struct oconn probe = {0};
 
         if (to == from || to->nactive == 0 || to->cfg.suspended ||
-            strcmp(to->binding, from->binding) != 0) {
+            strcmp(to->binding, from->binding) != 0 || !delivery_same_session(from, to, oc)) {
             continue;
         }
         looked++;
@@ -587,9 +645,9 @@ oconn_on_result(struct smtp_client *cl, void *arg, void *msg_arg,
         return; /* closed() follows */
     }
     if (!oconn_send_next(oc)) {
-        if (oc->dq->nactive && oc->dq->cfg.max_deliveries &&
-            oc->deliveries >= oc->dq->cfg.max_deliveries) {
+        if (oc->dq->nactive && oconn_used_up(oc)) {
             smtp_client_quit(cl); /* used up: the maintainer opens a fresh one */
+            dqueue_kick(oc->dq);
         } else if (oc->dq->nactive == 0) {
             (void)delivery_migrate(oc); /* else idle until idle_timeout, unless mail comes */
         }
@@ -656,7 +714,7 @@ oconn_on_closed(struct smtp_client *cl, void *arg, enum smtp_stage stage,
             char text[600];
 
             snprintf(text, sizeof(text), "%s", why->text);
-            dqueue_fail_all(dq, why->code, why->enh, text);
+            dqueue_fail_all(dq, why->code, why->enh, text, false);
         } else if (!tls_retry) {
             delivery_check_auto_delay(dq, why->text[0] ? why->text : "connection failed");
         }
@@ -688,7 +746,6 @@ delivery_open(struct dqueue *dq, const struct route_target *t, bool no_tls)
 {
     struct oconn *oc = XNEW(struct oconn);
     struct smtp_client_cfg ccfg = dq->cfg.client;
-    const char *names[2] = {t->host, dq->domain};
     int err = 0;
 
     if (!delivery_reserve(dq, t, oc)) {
@@ -706,11 +763,11 @@ delivery_open(struct dqueue *dq, const struct route_target *t, bool no_tls)
     if (no_tls) {
         ccfg.tls = SMTP_CLIENT_TLS_NO;
     }
-    ccfg.verify_names = names;
+    /* the session reads the names during its handshake: they live as long as the connection */
+    oc->verify_names[0] = xstrdup(t->host[0] ? t->host : dq->domain);
+    oc->verify_names[1] = xstrdup(dq->domain);
+    ccfg.verify_names = (const char *const *)oc->verify_names;
     ccfg.nverify_names = t->host[0] ? 2 : 1;
-    if (!t->host[0]) {
-        names[0] = dq->domain;
-    }
     oc->cl = smtp_client_connect(dq->ql->loop, (const struct sockaddr *)&t->sa, t->salen,
                                  dq->cfg.bind_len ? (const struct sockaddr *)&dq->cfg.bind : NULL,
                                  dq->cfg.bind_len, &ccfg, &oconn_ops, oc, &err);
@@ -778,7 +835,7 @@ delivery_fill(struct dqueue *dq)
             dqueue_sweep_transient(dq, dr->why_code, dr->why_enh, dr->why,
                                    SMTP_STAGE_NOT_CONNECTED);
         } else if (dr->state == DOMREC_PERMFAIL) {
-            dqueue_fail_all(dq, dr->why_code, dr->why_enh, dr->why);
+            dqueue_fail_all(dq, dr->why_code, dr->why_enh, dr->why, false);
         }
         return;
     }

@@ -221,12 +221,12 @@ dqueue_sweep_transient(struct dqueue *dq, int code, const char *enh, const char 
 }
 
 void
-dqueue_fail_all(struct dqueue *dq, int code, const char *enh, const char *text)
+dqueue_fail_all(struct dqueue *dq, int code, const char *enh, const char *text, bool quiet)
 {
     struct qentry *e;
 
     while ((e = dqueue_take(dq))) {
-        delivery_fail_entry(dq, e, code, enh, text, SMTP_STAGE_NOT_CONNECTED);
+        delivery_fail_entry(dq, e, code, enh, text, SMTP_STAGE_NOT_CONNECTED, quiet);
     }
 }
 
@@ -273,7 +273,7 @@ dqueue_expire(struct dqueue *dq, int64_t now)
             dq->ql->nactive--;
             delivery_fail_entry(dq, e, 554, "5.4.7",
                                 "[internal] Delivery not attempted (message expired)",
-                                SMTP_STAGE_NOT_CONNECTED);
+                                SMTP_STAGE_NOT_CONNECTED, false);
         }
     }
 }
@@ -292,7 +292,9 @@ dqueue_maintain(struct dqueue *dq)
     }
     dqueue_promote(dq, now);
     if (dq->cfg.blackhole != QCFG_BLACKHOLE_NO && dq->nactive) {
-        dqueue_fail_all(dq, 554, "5.7.1", "[internal] blackholed by configuration");
+        /* internal: accepted, then dropped without a bounce (still logged) */
+        dqueue_fail_all(dq, 554, "5.7.1", "[internal] blackholed by configuration",
+                        dq->cfg.blackhole == QCFG_BLACKHOLE_INTERNAL);
     }
     dqueue_expire(dq, now);
     if (dq->nactive) {

@@ -189,24 +189,25 @@ qcfg_identity(struct qcfg *cfg, struct qloop *ql, const struct qcfg_chain *qc, c
 
 /* Which domain record the queue uses: the domain, or its configured routes. */
 static char *
-qcfg_route_key(const struct qcfg_chain *qc, const char *domain)
+qcfg_route_key(const struct qcfg_chain *qc, const char *domain, uint16_t port)
 {
     const struct conf_setting *routes = q_get(qc, "routes");
     const char *gateway = q_str(qc, "gateway");
     struct buf k;
 
     if (conf_setting_unset(routes) && gateway == NULL) {
-        return xstrdup(domain);
+        /* the port is part of the route: a reload that changes it gets a new record */
+        return xasprintf("%s|%u", domain, (unsigned)port);
     }
     buf_init(&k, BUF_UNLIMITED);
     if (gateway) {
-        buf_printf(&k, "gateway:%s", gateway);
+        buf_printf(&k, "gateway:%s|%u", gateway, (unsigned)port);
     } else {
         buf_append_cstr(&k, "routes:");
         for (size_t i = 0; i < routes->val.n; i++) {
             buf_printf(&k, "%s%s", i ? " " : "", routes->val.list[i]);
         }
-        buf_printf(&k, "@%s", domain); /* "__mx__" entries depend on the domain */
+        buf_printf(&k, "@%s|%u", domain, (unsigned)port); /* "__mx__" entries depend on both */
     }
     return buf_steal_cstr(&k);
 }
@@ -250,7 +251,7 @@ qcfg_resolve(struct qcfg *cfg, struct qloop *ql, const char *binding, const char
     qcfg_tls(cfg, ql, &qc);
     st = q_get(&qc, "scope_max_outbound_connections");
     cfg->scope_max = conf_setting_unset(st) ? NULL : st;
-    cfg->route_key = qcfg_route_key(&qc, domain);
+    cfg->route_key = qcfg_route_key(&qc, domain, cfg->port);
 }
 
 void

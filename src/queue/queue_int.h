@@ -218,7 +218,8 @@ struct oconn {
     unsigned deliveries;
     unsigned rcpts_sent;
     bool ready;
-    bool no_tls; /* a reconnect without TLS after a failed handshake */
+    bool no_tls;           /* a reconnect without TLS after a failed handshake */
+    char *verify_names[2]; /* owned: the MX host and the domain, for TLS_Verify = host */
     bool counted_host;
     const struct conf_setting *scope_key;
     uint64_t opened_ms;
@@ -245,7 +246,8 @@ struct qentry *dqueue_take(struct dqueue *dq);
 /* A transient failure of every active entry (auto-delay, DNS failure). */
 void dqueue_sweep_transient(struct dqueue *dq, int code, const char *enh, const char *text,
                             enum smtp_stage stage);
-void dqueue_fail_all(struct dqueue *dq, int code, const char *enh, const char *text);
+/* quiet: no bounce (Blackhole = internal). */
+void dqueue_fail_all(struct dqueue *dq, int code, const char *enh, const char *text, bool quiet);
 void dqueue_refresh_cfg(struct dqueue *dq);
 struct qentry *qentry_new(struct qmsg *m, const uint32_t *r, uint32_t nr);
 void qentry_free(struct qentry *e);
@@ -266,7 +268,7 @@ void delivery_fill(struct dqueue *dq);
 void oconn_abort(struct oconn *oc);
 /* Outcomes of entries that were never sent (DNS failures, expiry, admin). */
 void delivery_fail_entry(struct dqueue *dq, struct qentry *e, int code, const char *enh,
-                         const char *text, enum smtp_stage stage);
+                         const char *text, enum smtp_stage stage, bool quiet);
 void delivery_transient_entry(struct dqueue *dq, struct qentry *e, int code, const char *enh,
                               const char *text, enum smtp_stage stage);
 /* The entry's message may have been recorded and finished: drop the entry. */

@@ -254,11 +254,11 @@ route_use_ipv6(const struct domrec *dr)
     return conf_global(dr->ql->conf, "use_ipv6")->val.b;
 }
 
-/* Address lookups for every exchange (or the domain itself: implicit MX). */
+/* Address lookups for the exchanges from index first on (or the domain itself: implicit MX). */
 static void
-domrec_lookup_addresses(struct domrec *dr)
+domrec_lookup_addresses_from(struct domrec *dr, size_t first)
 {
-    for (size_t i = 0; i < dr->nmx; i++) {
+    for (size_t i = first; i < dr->nmx; i++) {
         domrec_query(dr, dr->mx[i].host, DNS_A, i);
         if (route_use_ipv6(dr)) {
             domrec_query(dr, dr->mx[i].host, DNS_AAAA, i);
@@ -272,6 +272,8 @@ domrec_on_mx(struct domrec *dr, const struct dns_answer *a)
     int64_t purge = conf_global(dr->ql->conf, "dns_failures_to_purge")->val.i;
     int64_t fallback = conf_global(dr->ql->conf, "mx_failures_fallback_to_a")->val.i;
 
+    size_t first = dr->nmx; /* Routes may have put route hosts before the MX hosts */
+
     switch (a->status) {
     case DNS_OK:
         if (a->n == 1 && a->mx[0].host[0] == '\0') {
@@ -279,23 +281,28 @@ domrec_on_mx(struct domrec *dr, const struct dns_answer *a)
                         dr->domain);
             return;
         }
-        dr->ttl = a->ttl;
-        dr->mx = xcalloc(a->n, sizeof(*dr->mx));
-        for (size_t i = 0; i < a->n; i++) {
-            dr->mx[i].pref = a->mx[i].pref;
-            dr->mx[i].port = dr->port;
-            dr->mx[i].host = xstrdup(a->mx[i].host);
+        if (dr->ttl == 0 || a->ttl < dr->ttl) {
+            dr->ttl = a->ttl;
         }
-        dr->nmx = a->n;
-        dr->best_pref = a->mx[0].pref; /* sorted by preference */
+        dr->mx = xrealloc(dr->mx, (dr->nmx + a->n) * sizeof(*dr->mx));
+        for (size_t i = 0; i < a->n; i++) {
+            dr->mx[dr->nmx].pref = a->mx[i].pref;
+            dr->mx[dr->nmx].port = dr->port;
+            dr->mx[dr->nmx].host = xstrdup(a->mx[i].host);
+            dr->nmx++;
+        }
+        if (first == 0) {
+            dr->best_pref = a->mx[0].pref; /* sorted by preference */
+        }
         break;
     case DNS_NODATA:
         /* implicit MX: the domain's own addresses, preference 0 */
-        dr->ttl = a->ttl;
-        dr->mx = xcalloc(1, sizeof(*dr->mx));
-        dr->mx[0].host = xstrdup(dr->domain);
-        dr->mx[0].port = dr->port;
-        dr->nmx = 1;
+        if (dr->ttl == 0 || a->ttl < dr->ttl) {
+            dr->ttl = a->ttl;
+        }
+        dr->mx = xrealloc(dr->mx, (dr->nmx + 1) * sizeof(*dr->mx));
+        dr->mx[dr->nmx] = (struct route_mx){0, dr->port, xstrdup(dr->domain)};
+        dr->nmx++;
         break;
     case DNS_NXDOMAIN:
         domrec_fail(dr, true, 550, "5.1.2", "[internal] domain %s does not exist (NXDOMAIN)",
@@ -315,7 +322,7 @@ domrec_on_mx(struct domrec *dr, const struct dns_answer *a)
                     dr->domain, a->why ? a->why : "temporary failure");
         return;
     }
-    domrec_lookup_addresses(dr);
+    domrec_lookup_addresses_from(dr, first);
 }
 
 static void
@@ -423,7 +430,14 @@ domrec_resolve_routes(struct domrec *dr, const struct qcfg *cfg)
     bool mx = false;
 
     if (strncmp(key, "gateway:", 8) == 0) {
-        domrec_add_route(dr, key + 8, cfg->port);
+        char *gw = xstrdup(key + 8);
+        char *bar = strrchr(gw, '|');
+
+        if (bar) {
+            *bar = '\0'; /* the "|port" part only keeps records apart */
+        }
+        domrec_add_route(dr, gw, cfg->port);
+        free(gw);
     } else {
         char *list = xstrdup(key + 7);
         char *at = strrchr(list, '@');
@@ -443,7 +457,7 @@ domrec_resolve_routes(struct domrec *dr, const struct qcfg *cfg)
         domrec_query(dr, dr->domain, DNS_MX, SIZE_MAX);
     }
     if (dr->nmx) {
-        domrec_lookup_addresses(dr);
+        domrec_lookup_addresses_from(dr, 0);
     }
     if (dr->pending == 0) {
         domrec_settle(dr, DOMREC_READY);
@@ -493,7 +507,7 @@ domrec_resolve(struct domrec *dr)
         dr->mx[0].host = xstrdup(dr->domain);
         dr->mx[0].port = dr->port;
         dr->nmx = 1;
-        domrec_lookup_addresses(dr);
+        domrec_lookup_addresses_from(dr, 0);
         return;
     }
     domrec_query(dr, dr->domain, DNS_MX, SIZE_MAX);
