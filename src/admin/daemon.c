@@ -308,7 +308,6 @@ daemon_reload(struct daemon *d)
 {
     struct conf_diags diags;
     struct conf *neu;
-    int err;
 
     conf_diags_init(&diags);
     neu = conf_load(d->opts->config_path, &diags);
@@ -332,10 +331,6 @@ daemon_reload(struct daemon *d)
         log_notice("config_reloaded path=%s warnings=%u", d->opts->config_path, diags.warnings);
     }
     conf_diags_release(&diags);
-    err = log_writer_reopen(d->logw);
-    if (err != 0) {
-        log_error("log_reopen_failed error=\"%s\"", err_str(err));
-    }
 }
 
 static void
@@ -344,7 +339,14 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     struct daemon *d = arg;
 
     if (sig == SIGHUP) {
+        int err;
+
         log_notice("signal name=SIGHUP action=reload");
+        /* rotation first: what came before the signal stays in the old files */
+        err = log_writer_reopen(d->logw);
+        if (err != 0) {
+            log_error("log_reopen_failed error=\"%s\"", err_str(err));
+        }
         daemon_reload(d);
         return;
     }

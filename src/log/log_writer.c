@@ -277,6 +277,7 @@ log_writer_reopen(struct log_writer *w)
 {
     int first = 0;
 
+    log_writer_flush(w); /* what was logged before the rotation belongs in the old files */
     pthread_mutex_lock(&w->lock);
     for (struct log_file *f = w->files; f; f = f->next) {
         int fd = log_open_fd(f->path, f->mode, (uid_t)-1, (gid_t)-1);

@@ -35,7 +35,9 @@ def test_start_writes_pidfile_paniclog_and_loops(celerd_factory):
     pidfile = d.dir / "run" / "celerd.pid"
     assert pidfile.read_text().strip() == str(pid)
     assert (d.dir / "spool").is_dir()
-    log = d.paniclog.read_text()
+    # the log writer batches lines for a few milliseconds
+    log = wait_for(lambda: d.paniclog.exists() and "started pid=" in d.paniclog.read_text() and
+                   d.paniclog.read_text(), what="the start-up lines in the paniclog")
     assert re.search(rf"^\d+:celerd: notice: starting version=\S+ pid={pid} config=", log, re.M)
     assert re.search(rf"^\d+:celerd: notice: started pid={pid} loops=3$", log, re.M)
     threads = loop_threads(pid)
@@ -120,7 +122,8 @@ def test_drops_privileges_per_security_scope(celerd_factory, tmp_path):
     status = pathlib.Path(f"/proc/{d.proc.pid}/status").read_text()
     uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
     assert uids == (str(nobody.pw_uid),) * 3
-    assert re.search(r"privileges_dropped user=nobody uid=\d+", d.paniclog.read_text())
+    wait_for(lambda: re.search(r"privileges_dropped user=nobody uid=\d+", d.paniclog.read_text()),
+             what="the privilege drop in the paniclog")
     # files created for the daemon belong to the new user, so it can reopen them
     assert (d.dir / "spool").stat().st_uid == nobody.pw_uid
     assert d.paniclog.stat().st_uid == nobody.pw_uid
