@@ -90,6 +90,7 @@ ec_logger "ec_logger1" {
 }
 Domain "$RELAY_DOMAIN" {
   Routes = ( "smtp://$SINK_HOST?port=$SINK_PORT" )
+  Suspend_Delivery = ${HOLD:-false}
 }
 CONF
     "$CELERD" -c "$CONF" -t > "$D/check.out" 2>&1 || die "celerd -t rejected $CONF: $(cat "$D/check.out")"

@@ -54,7 +54,7 @@ stop "$pid"
 
 t0=$(date +%s.%N)
 pid=$(start)
-until grep -q "spool_recovered complete=" "$D/paniclog.ec" "$D/celerd.out" 2>/dev/null; do sleep 0.1; done
+until grep -q "spool_recovered complete=" "$D/celerd.out" 2>/dev/null; do sleep 0.1; done
 t1=$(date +%s.%N)
 sleep 2
 echo "restart: recovery_seconds=$(echo "$t1 - $t0" | bc) rss_kb=$(rss_kb "$pid") $(grep -ho 'spool_recovered complete=[0-9]*' "$D/celerd.out" | tail -1)"

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -123,6 +124,7 @@ struct spool {
     bool rm_running;              /* rm_job is submitted; guarded by rm_lock */
     struct pool_job rm_job;       /* one remove job at a time */
     struct spool_recycle recycle; /* files of removed messages, for reuse */
+    bool fsync_covers_entry;      /* the file system makes new names durable with the file */
 };
 
 enum spool_writer_state {
@@ -524,6 +526,34 @@ spool_sync_parent_of(const char *path)
 }
 
 /* Creates base if missing; opens it and takes its lock. */
+/*
+ * Whether fsync of a newly created file also makes its directory entry
+ * durable on the file system holding fd. True for ext2/3/4 (the ext4
+ * driver: with a journal the create is in the transaction fsync commits,
+ * without one ext4_sync_parent() writes the new entry's directories), XFS
+ * (fsync forces the log up to the inode, which includes the create), btrfs
+ * (fsync logs the new name with the inode) and tmpfs (nothing to make
+ * durable). Elsewhere celer syncs the directory itself.
+ */
+static bool
+spool_fs_syncs_new_entries(int fd)
+{
+    struct statfs st;
+
+    if (fstatfs(fd, &st) != 0) {
+        return false;
+    }
+    switch ((unsigned long)st.f_type) {
+    case 0xEF53UL:     /* EXT4_SUPER_MAGIC (also ext2/ext3 on the ext4 driver) */
+    case 0x58465342UL: /* XFS_SUPER_MAGIC */
+    case 0x9123683EUL: /* BTRFS_SUPER_MAGIC */
+    case 0x01021994UL: /* TMPFS_MAGIC */
+        return getenv("CELER_SPOOL_DIRSYNC") == NULL; /* tests can force directory syncs */
+    default:
+        return false;
+    }
+}
+
 static int
 spool_open_base(struct spool *s)
 {
@@ -545,6 +575,7 @@ spool_open_base(struct spool *s)
     if (created && s->force_fsync && (err = spool_sync_parent_of(s->base)) != 0) {
         return err;
     }
+    s->fsync_covers_entry = spool_fs_syncs_new_entries(s->base_fd);
     /* Creating the lock file is the writability check. */
     s->lock_fd = openat(s->base_fd, SPOOL_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
@@ -1162,6 +1193,10 @@ spool_commit_synced(struct loop *lp, void *arg)
         spool_commit_post(w);
         return;
     }
+    if (w->s->fsync_covers_entry) {
+        spool_commit_finish(w, 0); /* the name is as durable as the file (see above) */
+        return;
+    }
     spool_commit_wait_dir(w);
 }
 
@@ -1183,7 +1218,7 @@ spool_writer_commit(struct spool_writer *w, struct loop *lp, spool_commit_fn *cb
         spool_commit_post(w);
         return;
     }
-    if (w->err == 0) {
+    if (w->err == 0 && !s->fsync_covers_entry) {
         spool_commit_kick_dir(w);
     }
     pool_submit(s->io, &w->job, NULL, spool_commit_work, spool_commit_synced, w);
