@@ -48,75 +48,9 @@
 #include "net/dns.h"
 #include "net/loop.h"
 
+#include "support/testkit.h"
+
 /* ---- latches and jobs on the loop ---- */
-
-struct latch {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned count;
-};
-
-static void
-latch_init(struct latch *l, unsigned count)
-{
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    l->count = count;
-}
-
-static void
-latch_destroy(struct latch *l)
-{
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
-}
-
-static void
-latch_down(struct latch *l)
-{
-    pthread_mutex_lock(&l->mu);
-    if (l->count > 0 && --l->count == 0) {
-        pthread_cond_broadcast(&l->cv);
-    }
-    pthread_mutex_unlock(&l->mu);
-}
-
-static bool
-latch_wait(struct latch *l, unsigned ms)
-{
-    struct timespec deadline;
-    int rc = 0;
-    bool done;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&l->mu);
-    while (l->count > 0 && rc != ETIMEDOUT) {
-        rc = pthread_cond_timedwait(&l->cv, &l->mu, &deadline);
-    }
-    done = l->count == 0;
-    pthread_mutex_unlock(&l->mu);
-    return done;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
 
 static struct loop_group *g_group;
 static struct loop *g_loop;

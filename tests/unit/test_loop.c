@@ -28,100 +28,7 @@
 #include "core/clock.h"
 #include "net/loop.h"
 
-static atomic_int check_failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            atomic_fetch_add(&check_failures, 1);                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
-
-struct latch {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned count;
-};
-
-static void
-latch_init(struct latch *l, unsigned count)
-{
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    l->count = count;
-}
-
-static void
-latch_destroy(struct latch *l)
-{
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
-}
-
-static void
-latch_down(struct latch *l)
-{
-    pthread_mutex_lock(&l->mu);
-    if (l->count > 0 && --l->count == 0) {
-        pthread_cond_broadcast(&l->cv);
-    }
-    pthread_mutex_unlock(&l->mu);
-}
-
-/* True when the count reached zero within ms. */
-static bool
-latch_wait(struct latch *l, unsigned ms)
-{
-    struct timespec deadline;
-    int rc = 0;
-    bool done;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&l->mu);
-    while (l->count > 0 && rc != ETIMEDOUT) {
-        rc = pthread_cond_timedwait(&l->cv, &l->mu, &deadline);
-    }
-    done = l->count == 0;
-    pthread_mutex_unlock(&l->mu);
-    return done;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-static int
-setup(void **state)
-{
-    (void)state;
-    atomic_store(&check_failures, 0);
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    assert_int_equal(atomic_load(&check_failures), 0);
-    return 0;
-}
+#include "support/testkit.h"
 
 static struct loop_group *
 group_new_started(unsigned n)
@@ -757,16 +664,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_accessors_and_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_posters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batching, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_repost_same_msg, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_with_pending, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_then_late_items, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_never_started, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_is_prompt_when_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accessors_and_names, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_arguments, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_many_posters, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_batching, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_repost_same_msg, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_with_pending, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_then_late_items, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_never_started, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_timeout, testkit_setup, testkit_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_is_prompt_when_idle, testkit_setup,
+                                        testkit_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

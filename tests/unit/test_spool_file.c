@@ -52,79 +52,9 @@
 #include "spool/spool_id.h"
 #include "spool/spool_recover.h"
 
-static atomic_int check_failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            atomic_fetch_add(&check_failures, 1);                                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+#include "support/testkit.h"
 
 #define FOREIGN_PID 4242u /* "another daemon run"; getpid() is never this in practice */
-
-/* ---- Latches ---- */
-
-struct latch {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned count;
-};
-
-static void
-latch_init(struct latch *l, unsigned count)
-{
-    pthread_condattr_t attr;
-
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    l->count = count;
-}
-
-static void
-latch_destroy(struct latch *l)
-{
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
-}
-
-static void
-latch_down(struct latch *l)
-{
-    pthread_mutex_lock(&l->mu);
-    if (l->count > 0 && --l->count == 0) {
-        pthread_cond_broadcast(&l->cv);
-    }
-    pthread_mutex_unlock(&l->mu);
-}
-
-/* True when the count reached zero within ms. */
-static bool
-latch_wait(struct latch *l, unsigned ms)
-{
-    struct timespec deadline;
-    int rc = 0;
-    bool done;
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&l->mu);
-    while (l->count > 0 && rc != ETIMEDOUT) {
-        rc = pthread_cond_timedwait(&l->cv, &l->mu, &deadline);
-    }
-    done = l->count == 0;
-    pthread_mutex_unlock(&l->mu);
-    return done;
-}
 
 /* ---- Captured log lines ---- */
 
@@ -1901,7 +1831,7 @@ static int
 setup(void **state)
 {
     (void)state;
-    atomic_store(&check_failures, 0);
+    atomic_store(&testkit_check_failures, 0);
     log_clear();
     return 0;
 }
@@ -1910,7 +1840,7 @@ static int
 teardown(void **state)
 {
     (void)state;
-    assert_int_equal(atomic_load(&check_failures), 0);
+    assert_int_equal(atomic_load(&testkit_check_failures), 0);
     return 0;
 }
 
