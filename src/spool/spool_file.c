@@ -46,7 +46,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -55,6 +54,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "spool/spool_fault.h"
+#include "spool/spool_fsdur.h"
 
 #define SPOOL_DIR_FANOUT      256
 #define SPOOL_CREATE_ATTEMPTS 64 /* ids tried on EEXIST before giving up */
@@ -496,64 +496,7 @@ spool_jobs_leave(struct spool *s)
     pthread_mutex_unlock(&s->jobs_lock);
 }
 
-/* fsync of the directory holding path (after creating path in it). */
-static int
-spool_sync_parent_of(const char *path)
-{
-    size_t len = strlen(path);
-    char *dir;
-    int fd, err = 0;
-
-    while (len > 1 && path[len - 1] == '/') {
-        len--; /* "a/b/" */
-    }
-    while (len > 0 && path[len - 1] != '/') {
-        len--; /* the last component */
-    }
-    while (len > 1 && path[len - 1] == '/') {
-        len--;
-    }
-    dir = len == 0 ? xstrdup(".") : xstrndup(path, len);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        err = -errno;
-    }
-    if (fd >= 0) {
-        spool_close_fd(&fd);
-    }
-    free(dir);
-    return err;
-}
-
 /* Creates base if missing; opens it and takes its lock. */
-/*
- * Whether fsync of a newly created file also makes its directory entry
- * durable on the file system holding fd. True for ext2/3/4 (the ext4
- * driver: with a journal the create is in the transaction fsync commits,
- * without one ext4_sync_parent() writes the new entry's directories), XFS
- * (fsync forces the log up to the inode, which includes the create), btrfs
- * (fsync logs the new name with the inode) and tmpfs (nothing to make
- * durable). Elsewhere celer syncs the directory itself.
- */
-static bool
-spool_fs_syncs_new_entries(int fd)
-{
-    struct statfs st;
-
-    if (fstatfs(fd, &st) != 0) {
-        return false;
-    }
-    switch ((unsigned long)st.f_type) {
-    case 0xEF53UL:     /* EXT4_SUPER_MAGIC (also ext2/ext3 on the ext4 driver) */
-    case 0x58465342UL: /* XFS_SUPER_MAGIC */
-    case 0x9123683EUL: /* BTRFS_SUPER_MAGIC */
-    case 0x01021994UL: /* TMPFS_MAGIC */
-        return getenv("CELER_SPOOL_DIRSYNC") == NULL; /* tests can force directory syncs */
-    default:
-        return false;
-    }
-}
-
 static int
 spool_open_base(struct spool *s)
 {
