@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "queue/outconv.h"
 #include "queue/queue_int.h"
 
 static const struct smtp_client_ops oconn_ops;
@@ -420,14 +421,23 @@ delivery_entry_done(struct qentry *e)
 
 /* ---- connections ---- */
 
+/* Closes the spool file of the message in flight and drops its converted copy. */
+static void
+oconn_drop_body(struct oconn *oc)
+{
+    if (oc->fd >= 0) {
+        (void)close(oc->fd); /* read-only spool file */
+        oc->fd = -1;
+    }
+    buf_release(&oc->conv);
+}
+
 static void
 oconn_free(struct oconn *oc)
 {
     list_remove(&oc->node);
     delivery_release(oc);
-    if (oc->fd >= 0) {
-        (void)close(oc->fd); /* read-only spool file */
-    }
+    oconn_drop_body(oc);
     free(oc->rcpts);
     free(oc->target.host);
     free(oc->verify_names[0]);
@@ -459,31 +469,30 @@ oconn_used_up(const struct oconn *oc)
            (cfg->max_rcpts_conn && oc->rcpts_sent >= cfg->max_rcpts_conn);
 }
 
-/* Sends the next waiting entry over an idle connection; false when there is none. */
-static bool
-oconn_send_next(struct oconn *oc)
+/* The next waiting entry whose spool file opens, with that file in *fd; NULL when none. */
+static struct qentry *
+oconn_take(struct dqueue *dq, int *fd)
 {
-    struct dqueue *dq = oc->dq;
     struct qentry *e;
-    struct qmsg *m;
-    int fd;
 
-    if (oconn_used_up(oc)) {
-        return false;
-    }
     while ((e = dqueue_take(dq))) {
-        m = e->m;
-        fd = spool_open_message(dq->ql->q->o.spool, m->id);
-        if (fd >= 0) {
-            break;
+        *fd = spool_open_message(dq->ql->q->o.spool, e->m->id);
+        if (*fd >= 0) {
+            return e;
         }
-        log_error("spool_read_failed error=\"%s\": message left in the delayed queue", err_str(fd));
+        log_error("spool_read_failed error=\"%s\": message left in the delayed queue",
+                  err_str(*fd));
         delivery_transient_entry(dq, e, 451, "4.3.0", "[internal] cannot read the spooled message",
                                  SMTP_STAGE_NOT_CONNECTED);
     }
-    if (e == NULL) {
-        return false;
-    }
+    return NULL;
+}
+
+static void
+oconn_fill_msg(struct oconn *oc, struct qentry *e, int fd)
+{
+    const struct qmsg *m = e->m;
+
     free(oc->rcpts);
     oc->rcpts = xcalloc(e->nr, sizeof(*oc->rcpts));
     for (uint32_t k = 0; k < e->nr; k++) {
@@ -512,13 +521,88 @@ oconn_send_next(struct oconn *oc)
         .body_off = m->body_off,
         .body_len = m->body_len,
     };
+}
+
+/*
+ * transform_8bitmime_content for a server without 8BITMIME (outconv.h):
+ * true when oc->msg is ready to send (perhaps from oc->conv), false when
+ * the entry has been concluded here instead.
+ */
+static bool
+oconn_downconvert(struct oconn *oc, struct qentry *e)
+{
+    struct dqueue *dq = oc->dq;
+    struct outconv_report rep;
+    char text[128], id[SPOOL_ID_SIZE];
+
+    if (!oc->msg.eightbit || (smtp_client_caps(oc->cl)->ext & SMTP_EXT_8BITMIME)) {
+        return true;
+    }
+    outconv_prepare(dq->cfg.transform_8bit,
+                    &(struct outconv_source){
+                        .fd = oc->msg.fd,
+                        .prepend_off = oc->msg.prepend_off,
+                        .prepend_len = oc->msg.prepend_len,
+                        .body_off = oc->msg.body_off,
+                        .body_len = oc->msg.body_len,
+                    },
+                    &oc->conv, &rep);
+    spool_id_format(e->m->id, id);
+    switch (rep.action) {
+    case OUTCONV_AS_IS:
+        if (rep.why) {
+            log_info("downconversion_skipped id=%s reason=\"%s\": sent as 8-bit", id, rep.why);
+        }
+        return true;
+    case OUTCONV_CONVERTED:
+        oc->msg.mem = buf_data(&oc->conv).ptr;
+        oc->msg.mem_len = buf_len(&oc->conv);
+        oc->msg.size = buf_len(&oc->conv);
+        oc->msg.eightbit = false;
+        log_info("message_downconverted id=%s parts=%u malformed=%d", id, rep.converted,
+                 rep.malformed);
+        return true;
+    case OUTCONV_FAIL:
+        snprintf(text, sizeof(text), "8-bit content cannot be made 7-bit (%s)", rep.why);
+        delivery_fail_entry(dq, e, 554, "5.6.3", text, SMTP_STAGE_MAILFROM, false);
+        return false;
+    case OUTCONV_READ_FAIL:
+    default:
+        log_error("spool_read_failed error=\"%s\": message left in the delayed queue",
+                  err_str(rep.read_err));
+        delivery_transient_entry(dq, e, 451, "4.3.0", "[internal] cannot read the spooled message",
+                                 SMTP_STAGE_NOT_CONNECTED);
+        return false;
+    }
+}
+
+/* Sends the next waiting entry over an idle connection; false when there is none. */
+static bool
+oconn_send_next(struct oconn *oc)
+{
+    struct dqueue *dq = oc->dq;
+    struct qentry *e;
+    int fd = -1;
+
+    if (oconn_used_up(oc)) {
+        return false;
+    }
+    while ((e = oconn_take(dq, &fd))) {
+        oconn_fill_msg(oc, e, fd);
+        if (oconn_downconvert(oc, e)) {
+            break;
+        }
+        (void)close(fd); /* concluded without sending */
+    }
+    if (e == NULL) {
+        return false;
+    }
     oc->fd = fd;
     oc->cur = e;
     e->busy = true;
     if (smtp_client_send(oc->cl, &oc->msg, e) != 0) {
         oc->cur = NULL;
-        (void)close(fd); /* not sent */
-        oc->fd = -1;
+        oconn_drop_body(oc); /* not sent */
         e->busy = false;
         dqueue_add(dq, e);
         return false;
@@ -635,10 +719,7 @@ oconn_on_result(struct smtp_client *cl, void *arg, void *msg_arg,
     struct oconn *oc = arg;
     struct qentry *e = msg_arg;
 
-    if (oc->fd >= 0) {
-        (void)close(oc->fd); /* read-only spool file */
-        oc->fd = -1;
-    }
+    oconn_drop_body(oc);
     oc->cur = NULL;
     delivery_on_result(oc, e, r);
     if (!smtp_client_idle(cl)) {

@@ -168,6 +168,7 @@ qcfg_identity(struct qcfg *cfg, struct qloop *ql, const struct qcfg_chain *qc, c
     cfg->port =
         (uint16_t)(cfg->client.lmtp ? q_int(qc, "lmtp_port") : q_int(qc, "remote_smtp_port"));
     cfg->client.send_8bitmime = strcasecmp(q_str(qc, "send_8bitmime"), "ifavailable") == 0;
+    cfg->transform_8bit = outconv_mode_parse(q_str(qc, "transform_8bitmime_content"));
     memset(&cfg->bind, 0, sizeof(cfg->bind));
     cfg->bind_len = 0;
     if (bind && strcmp(bind, "*") != 0) {

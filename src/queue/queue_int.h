@@ -21,6 +21,7 @@
 #include "core/list.h"
 #include "core/map.h"
 #include "net/dns.h"
+#include "queue/outconv.h"
 #include "queue/qmsg.h"
 #include "queue/queue.h"
 #include "smtp/smtp_client.h"
@@ -54,11 +55,12 @@ struct qcfg {
     unsigned mx_failures_to_delay;
     int64_t connect_timeout_to_delay;
     int64_t host_failure_retry;
-    struct smtp_client_cfg client; /* timeouts, TLS, EHLO name, LMTP */
-    SSL_CTX *tls_ctx;              /* ref, or NULL */
-    bool tls_fallback;             /* tls_ifavailable_fallback */
-    bool fully_resolve;            /* fully_resolve_before_smtp */
-    struct sockaddr_storage bind;  /* bind_address, family 0 = none */
+    struct smtp_client_cfg client;    /* timeouts, TLS, EHLO name, LMTP */
+    enum outconv_mode transform_8bit; /* transform_8bitmime_content */
+    SSL_CTX *tls_ctx;                 /* ref, or NULL */
+    bool tls_fallback;                /* tls_ifavailable_fallback */
+    bool fully_resolve;               /* fully_resolve_before_smtp */
+    struct sockaddr_storage bind;     /* bind_address, family 0 = none */
     socklen_t bind_len;
     uint16_t port;                        /* remote_smtp_port or lmtp_port */
     const struct conf_setting *scope_max; /* scope_max_outbound_connections, or NULL */
@@ -213,6 +215,7 @@ struct oconn {
     char connid[SPOOL_ID_SIZE];
     struct qentry *cur; /* in flight */
     int fd;             /* spool file of cur, -1 */
+    struct buf conv;    /* owned: cur downconverted to 7 bit (outconv.h), or empty */
     struct smtp_client_msg msg;
     struct smtp_client_rcpt *rcpts; /* owned, for cur */
     unsigned deliveries;

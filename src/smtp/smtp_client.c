@@ -846,8 +846,8 @@ sc_on_data(struct smtp_client *c, const struct smtp_client_reply *r)
         if (c->naccepted > 0) {
             smtp_data_enc_init(&c->enc);
             c->sent = 0;
-            c->total = c->m->prepend_len + c->m->body_len;
-            if (c->rdbuf == NULL) {
+            c->total = c->m->mem ? c->m->mem_len : c->m->prepend_len + c->m->body_len;
+            if (c->m->mem == NULL && c->rdbuf == NULL) {
                 c->rdbuf = xmalloc(SC_CHUNK);
             }
             c->state = SC_BODY;
@@ -871,14 +871,24 @@ sc_on_data(struct smtp_client *c, const struct smtp_client_reply *r)
     sc_after_failure(c);
 }
 
-/* Reads up to SC_CHUNK message octets at the current position; <0 on error. */
+/*
+ * Up to SC_CHUNK message octets at the current position, into *chunk (from
+ * memory, or read into rdbuf): their count, 0 when the file ended early,
+ * or -errno.
+ */
 static ssize_t
-sc_body_read(struct smtp_client *c)
+sc_body_read(struct smtp_client *c, struct strv *chunk)
 {
     const struct smtp_client_msg *m = c->m;
     uint64_t pos = c->sent, off, left;
     ssize_t n;
 
+    if (m->mem) {
+        size_t len = c->total - pos < SC_CHUNK ? (size_t)(c->total - pos) : SC_CHUNK;
+
+        *chunk = strv_make(m->mem + pos, len);
+        return (ssize_t)len;
+    }
     if (pos < m->prepend_len) {
         off = m->prepend_off + pos;
         left = m->prepend_len - pos;
@@ -889,7 +899,11 @@ sc_body_read(struct smtp_client *c)
     do {
         n = pread(m->fd, c->rdbuf, left < SC_CHUNK ? (size_t)left : SC_CHUNK, (off_t)off);
     } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : n;
+    if (n < 0) {
+        return -errno;
+    }
+    *chunk = strv_make(c->rdbuf, (size_t)n);
+    return n;
 }
 
 /* Queues message octets until enough output waits, then asks for DRAINED. */
@@ -897,6 +911,7 @@ static void
 sc_body_pump(struct smtp_client *c)
 {
     while (conn_pending_out(c->conn) < SC_OUT_HIGH) {
+        struct strv chunk;
         ssize_t n;
 
         if (c->sent == c->total) {
@@ -908,14 +923,13 @@ sc_body_pump(struct smtp_client *c)
             c->ridx = 0;
             return;
         }
-        n = sc_body_read(c);
+        n = sc_body_read(c, &chunk);
         if (n <= 0) {
             sc_fail_local(c, "cannot read the message: %s",
                           n == 0 ? "file shorter than expected" : err_str((int)n));
             return;
         }
-        if (try_smtp_data_encode_buf(&c->enc, strv_make(c->rdbuf, (size_t)n), false,
-                                     &c->conn->out) != 0) {
+        if (try_smtp_data_encode_buf(&c->enc, chunk, false, &c->conn->out) != 0) {
             sc_fail_local(c, "local error queueing the message");
             return;
         }

@@ -10,12 +10,13 @@
  * ops->ready(). Each smtp_client_send() runs one transaction: MAIL, RCPT
  * per recipient and DATA, all in one write when the server offers
  * PIPELINING (RFC 2920) and in lock-step otherwise; after 354 the message
- * streams from a file with pread (64 KiB at a time) through the DATA
- * encoder (dot-stuffing, every line ending sent as CRLF); ops->result()
- * reports the outcome per recipient and the session is idle again. A
- * transaction that failed after MAIL was accepted is reset (RSET) before
- * result(). An idle session QUITs after idle_ms; smtp_client_quit() QUITs
- * at once (or after the message in flight).
+ * streams from a file with pread (64 KiB at a time), or from memory when
+ * the caller holds it there (a downconverted copy, msg/mime7bit), through
+ * the DATA encoder (dot-stuffing, every line ending sent as CRLF);
+ * ops->result() reports the outcome per recipient and the session is idle
+ * again. A transaction that failed after MAIL was accepted is reset (RSET)
+ * before result(). An idle session QUITs after idle_ms; smtp_client_quit()
+ * QUITs at once (or after the message in flight).
  *
  * Outcomes are data (struct smtp_client_reply): the server's reply, with
  * its enhanced code and the first line's text (sanitised: control octets
@@ -48,9 +49,9 @@
  * in-flight message gets no result). Inside a callback the caller may call
  * smtp_client_send() (from ready() or result()), _quit() or _abort().
  * The message given to smtp_client_send() (its strings, recipient array and
- * file descriptor) is borrowed until its result() returns; the strings of
- * the cfg (ehlo_name, verify_names) are borrowed for the whole session; the
- * SSL_CTX is referenced (SSL_CTX_up_ref) by the session.
+ * file descriptor or memory) is borrowed until its result() returns; the
+ * strings of the cfg (ehlo_name, verify_names) are borrowed for the whole
+ * session; the SSL_CTX is referenced (SSL_CTX_up_ref) by the session.
  */
 #ifndef CELER_SMTP_CLIENT_H
 #define CELER_SMTP_CLIENT_H
@@ -155,7 +156,13 @@ struct smtp_client_msg {
     bool smtputf8;     /* needs SMTPUTF8: refused locally (553 5.6.7) without it */
     enum smtp_ret ret; /* RET= when DSN is offered; SMTP_RET_NONE: not sent */
     const char *envid; /* borrowed: decoded ENVID (sent as xtext when DSN is offered), or NULL */
-    /* the message: [prepend] then [body], read with pread from fd */
+    /*
+     * The message: mem[0, mem_len) when mem is set (fd and the offsets are
+     * then unused); otherwise [prepend] then [body], read with pread from
+     * fd. Either way it is sent through the DATA encoder.
+     */
+    const char *mem; /* borrowed; NULL: read from fd */
+    size_t mem_len;
     int fd;
     uint64_t prepend_off, prepend_len;
     uint64_t body_off, body_len;
@@ -250,7 +257,13 @@ void smtp_client_abort(struct smtp_client *c);
 
 /* True when smtp_client_send() may be called. */
 bool smtp_client_idle(const struct smtp_client *c);
-/* The capabilities from the last EHLO/LHLO (after TLS: the second one); zeroed after HELO. */
+/*
+ * The capabilities from the last EHLO/LHLO (after TLS: the second one);
+ * zeroed after HELO. Final from ready() on, so a caller choosing what to
+ * send (in ready() or result()) can test them: without SMTP_EXT_8BITMIME in
+ * ->ext, an 8bit message needs downconverting (msg/mime7bit) or is sent
+ * as it is, and BODY=8BITMIME is never sent.
+ */
 const struct smtp_ehlo *smtp_client_caps(const struct smtp_client *c);
 /* True once TLS is up (and verified as configured). */
 bool smtp_client_tls_active(const struct smtp_client *c);

@@ -104,6 +104,8 @@ class _Handler:
         if self.mx.pipelining:
             # aiosmtpd reads commands one line at a time, so pipelined input just works
             responses.insert(len(responses) - 1, "250-PIPELINING")
+        if not self.mx.eightbitmime:
+            responses = [r for r in responses if r[4:] != "8BITMIME"]
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -218,7 +220,7 @@ class _GreetingOnly(asyncio.Protocol):
 class Mx:
     def __init__(self, farm, name, host, lmtp=False, tls_context=None, broken_tls=False,
                  greeting=None, hostname=None, data_size_limit=32 << 20, smtputf8=False,
-                 pipelining=True):
+                 pipelining=True, eightbitmime=True):
         self.farm = farm
         self.name = name
         self.host = host
@@ -231,6 +233,7 @@ class Mx:
         self.data_size_limit = data_size_limit   # advertised as SIZE
         self.smtputf8 = smtputf8
         self.pipelining = pipelining             # offer PIPELINING in the EHLO reply
+        self.eightbitmime = eightbitmime         # offer 8BITMIME in the EHLO reply
         # behaviour, changeable at any time: None, a reply string, a dict key -> reply,
         # or a callable(key) -> reply or None (None: the default 2xx)
         self.mail_reply = None

@@ -364,13 +364,28 @@ tmsg_simple(struct tmsg *t, const char *sender, const char *rcpts)
     tmsg_init(t, sender, rcpts, "", body, sizeof(body) - 1);
 }
 
+/* A message held in memory (mem[0, len), borrowed): no file at all. */
+static void
+tmsg_mem(struct tmsg *t, const char *sender, const char *rcpts, const char *mem, size_t len)
+{
+    tmsg_init(t, sender, rcpts, "", "", 0);
+    close(t->m.fd);
+    t->m.fd = -1;
+    t->m.prepend_off = t->m.body_off = 1u << 30; /* would fail if read */
+    t->m.mem = mem;
+    t->m.mem_len = len;
+    t->m.size = len;
+}
+
 static void
 tmsg_free(struct tmsg *t)
 {
     for (size_t i = 0; i < t->m.nrcpts; i++) {
         free(t->addrs[i]);
     }
-    close(t->m.fd);
+    if (t->m.fd >= 0) {
+        close(t->m.fd);
+    }
 }
 
 /* ---- the session driver ---- */
@@ -1180,6 +1195,59 @@ test_peer_exact_bytes(void **state)
     check_bytes(PEER_NODSN, false);
 }
 
+/*
+ * Messages from memory (as the delivery engine sends a downconverted copy):
+ * the same bytes arrive as from a file, dot-stuffing and line ends handled
+ * by the same encoder, over several chunks and output waits.
+ */
+static void
+test_peer_memory(void **state)
+{
+    struct smtp_client_cfg cfg = cfg_default();
+    struct tmsg t[2];
+    struct job j = {0};
+    unsigned before = peer_count(PEER_PLAIN);
+    size_t blen, elen, got_len, mlen = sizeof(tricky_prepend) - 1 + sizeof(tricky_body) - 1;
+    char *expected, *body = big_body(&blen, &expected, &elen);
+    char *mem = xmalloc(mlen);
+    char *got, *facts;
+    char want[64];
+
+    memcpy(mem, tricky_prepend, sizeof(tricky_prepend) - 1);
+    memcpy(mem + sizeof(tricky_prepend) - 1, tricky_body, sizeof(tricky_body) - 1);
+    cfg.send_8bitmime = true;
+    tmsg_mem(&t[0], "a@client.test", "ok@peer.test", mem, mlen);
+    tmsg_mem(&t[1], "a@client.test", "ok@peer.test", body, blen);
+    j.msgs[j.nmsgs++] = &t[0];
+    j.msgs[j.nmsgs++] = &t[1];
+    session(peer_ports[PEER_PLAIN], &cfg, &j, 10000);
+    assert_true(j.caps_ext & SMTP_EXT_8BITMIME); /* aiosmtpd offers it */
+    assert_int_equal(j.nresults, 2);
+    assert_reply(&j.out[0].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
+    assert_reply(&j.out[1].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
+    assert_int_equal(j.out[0].bytes_sent, mlen);
+    assert_int_equal(j.out[1].bytes_sent, blen);
+    assert_quit_ok(&j);
+    got = peer_record(PEER_PLAIN, before + 1, "eml", &got_len);
+    assert_int_equal(got_len, sizeof(tricky_expected) - 1);
+    assert_memory_equal(got, tricky_expected, got_len);
+    free(got);
+    got = peer_record(PEER_PLAIN, before + 2, "eml", &got_len);
+    assert_int_equal(got_len, elen);
+    assert_memory_equal(got, expected, elen);
+    free(got);
+    facts = peer_record(PEER_PLAIN, before + 1, "txt", NULL);
+    assert_null(strstr(facts, "BODY=")); /* not eightbit: a downconverted copy is 7bit */
+    snprintf(want, sizeof(want), "SIZE=%zu", mlen);
+    assert_non_null(strstr(facts, want));
+    free(facts);
+    free(body);
+    free(expected);
+    free(mem);
+    tmsg_free(&t[0]);
+    tmsg_free(&t[1]);
+}
+
 /* DSN and BODY parameters when offered, none when not. */
 static void
 test_peer_dsn(void **state)
@@ -1450,6 +1518,35 @@ test_tls_handshake_failure(void **state)
     tmsg_free(&t);
 }
 
+/*
+ * A server without 8BITMIME: the capabilities say so from ready() on (the
+ * caller's cue to downconvert), and an 8bit message goes without BODY=.
+ */
+static void
+test_sink_no_8bitmime(void **state)
+{
+    char out[300];
+    int port = sink_start(out, sizeof(out), "-8", (const char *)NULL);
+    struct smtp_client_cfg cfg = cfg_default();
+    static const char msg[] = "Subject: 7bit\r\n\r\n.dot\r\n";
+    struct tmsg t;
+    struct job j = {0};
+
+    cfg.send_8bitmime = true;
+    tmsg_mem(&t, "a@client.test", "x@sink.test", msg, sizeof(msg) - 1);
+    j.msgs[j.nmsgs++] = &t;
+    session(port, &cfg, &j, 5000);
+    assert_true(j.ready);
+    assert_false(j.caps_ext & SMTP_EXT_8BITMIME);
+    assert_true(j.caps_ext & SMTP_EXT_PIPELINING);
+    assert_int_equal(j.nresults, 1);
+    assert_reply(&j.out[0].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
+    assert_int_equal(j.out[0].bytes_sent, sizeof(msg) - 1);
+    assert_quit_ok(&j);
+    assert_true(sink_counters(out, "sess=1 quit=1 mesg=1"));
+    tmsg_free(&t);
+}
+
 /* Argument checks: never a callback from inside a call. */
 static void
 test_send_checks(void **state)
@@ -1514,9 +1611,11 @@ main(void)
         cmocka_unit_test_teardown(test_sink_reply_during_body, test_teardown),
         cmocka_unit_test_teardown(test_connect_refused_and_abort, test_teardown),
         cmocka_unit_test_teardown(test_send_checks, test_teardown),
+        cmocka_unit_test_teardown(test_sink_no_8bitmime, test_teardown),
         cmocka_unit_test_teardown(test_peer_mixed_rcpts, test_teardown),
         cmocka_unit_test_teardown(test_peer_pipelined_failures, test_teardown),
         cmocka_unit_test_teardown(test_peer_exact_bytes, test_teardown),
+        cmocka_unit_test_teardown(test_peer_memory, test_teardown),
         cmocka_unit_test_teardown(test_peer_dsn, test_teardown),
         cmocka_unit_test_teardown(test_peer_smtputf8, test_teardown),
         cmocka_unit_test_teardown(test_peer_size, test_teardown),
