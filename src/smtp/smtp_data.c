@@ -5,16 +5,34 @@
  * states remember just enough to recognise CR LF "." CR LF across chunk
  * boundaries: DEC_BOL_CRLF is the only state from which a "." can begin a
  * terminator, and it is entered only at the start and after a real CR LF.
- * Runs of ordinary octets inside a line are copied in bulk.
  *
  * Output goes through dec_emit(), which counts size, drops output past
  * max_size, and keeps whatever does not fit in out in d->pend; the loop
  * stops after any step that left pending output.
+ *
+ * Fast paths. Most mail is lines of ordinary octets ending in CR LF, on
+ * which the state machine would only copy octets and count. dec_fast() and
+ * enc_fast() find the next CR or LF with smtp_data_find_eol() (16 octets at
+ * a time with SSE2, else 8) and copy up to it with memcpy; when the line
+ * ends in CR LF they take the whole line, ending included, and do its
+ * accounting at once. They run only where every octet of the span would
+ * have been an ordinary step (never in the first line's header probe, at a
+ * "." that starts a line, or with output pending) and only as far as the
+ * byte steps would have gone in the same call: within max_line under FIX,
+ * within max_size, and within the room left in out, the line ending
+ * included. Anything else (a bare CR or LF, a limit reached, a "." line,
+ * a chunk ending inside a CR LF) is left to the byte steps. The output,
+ * octets consumed and produced per call, and the statistics are exactly
+ * those of the byte steps alone; tests/unit/test_smtp_data_fast.c and the
+ * fuzz target compare them with that reference (tests/unit/smtp_data_ref.c).
  */
 #include "smtp/smtp_data.h"
 
 #include <assert.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum smtp_data_dec_state {
     DEC_BOL_CRLF = 0, /* line start after CR LF, or the start of data */
@@ -115,6 +133,59 @@ dec_emit(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t
     smtp_data_put(d->pend, &d->npend, sizeof(d->pend), o, p, n);
 }
 
+/* ---- scanning ---- */
+
+/*
+ * smtp_data_find_eol(p, n): the index of the first CR or LF in p[0, n), or
+ * n. It reads p in blocks but never past n, and stops at the block holding
+ * the first CR or LF, so a caller looking for one line ending pays for
+ * about that line's length.
+ */
+#if defined(__SSE2__)
+static size_t
+smtp_data_find_eol(const char *p, size_t n)
+{
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    size_t i = 0;
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const void *)(p + i));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)));
+
+        if (m != 0) {
+            return i + (size_t)__builtin_ctz((unsigned)m); /* bit j: octet j */
+        }
+    }
+    while (i < n && p[i] != '\r' && p[i] != '\n') {
+        i++;
+    }
+    return i;
+}
+#else
+/* Word at a time: (x - 0x01..) & ~x & 0x80.. is non-zero iff an octet of x is 0. */
+static size_t
+smtp_data_find_eol(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, cr, lf;
+
+        memcpy(&w, p + i, 8);
+        cr = w ^ (ones * '\r');
+        lf = w ^ (ones * '\n');
+        if (((cr - ones) & ~cr & highs) | ((lf - ones) & ~lf & highs)) {
+            break; /* a CR or LF in w: the octet loop finds it */
+        }
+    }
+    while (i < n && p[i] != '\r' && p[i] != '\n') {
+        i++;
+    }
+    return i;
+}
+#endif
+
 /* ---- decoder: lines and sections ---- */
 
 static struct smtp_data_section *
@@ -209,17 +280,24 @@ dec_line_done(struct smtp_data_dec *d)
     }
 }
 
-/* The end of a line, written as ending. */
+/* Accounts the line that just ended and starts the next one. */
 static void
-dec_eol(struct smtp_data_dec *d, struct smtp_data_out *o, const char *ending, size_t n)
+dec_line_end(struct smtp_data_dec *d)
 {
     dec_line_done(d);
-    dec_emit(d, o, ending, n);
     if (d->in_header && d->raw_len == 0) {
         d->in_header = false; /* the empty line ends the header section */
     }
     d->raw_len = 0;
     d->line_len = 0;
+}
+
+/* The end of a line, written as ending. */
+static void
+dec_eol(struct smtp_data_dec *d, struct smtp_data_out *o, const char *ending, size_t n)
+{
+    dec_line_end(d);
+    dec_emit(d, o, ending, n);
 }
 
 static void
@@ -312,33 +390,52 @@ dec_step(struct smtp_data_dec *d, struct smtp_data_out *o, char c)
     }
 }
 
-/* Copies a run of ordinary octets in DEC_TEXT; returns how many (maybe 0). */
-static size_t
-dec_run(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t n)
+/* ---- decoder: the fast path ---- */
+
+/*
+ * The fast path may run only where the byte steps would treat the next
+ * octet c like any octet inside a line: the first-line probe is over and
+ * the decoder is inside a line, or at a line start where c is not ".".
+ */
+static bool
+dec_fast_ok(const struct smtp_data_dec *d, char c)
 {
-    size_t k = 0;
-
     if (d->probe != PROBE_DONE) {
-        return 0;
+        return false;
     }
-    if (d->opts.line_length == SMTP_DATA_FIX) {
-        size_t left = d->line_len < d->opts.max_line ? d->opts.max_line - d->line_len : 0;
+    return d->state == DEC_TEXT ||
+           ((d->state == DEC_BOL_CRLF || d->state == DEC_BOL_LF) && c != '.');
+}
 
-        n = n < left ? n : left;
+/* Octets of line content that FIX lets through before it would break the line. */
+static size_t
+dec_fix_left(const struct smtp_data_dec *d)
+{
+    if (d->opts.line_length != SMTP_DATA_FIX) {
+        return SIZE_MAX;
     }
-    if (!d->stats.too_big) {
-        size_t room = o->room - o->len;
+    return d->line_len < d->opts.max_line ? (size_t)(d->opts.max_line - d->line_len) : 0;
+}
 
-        n = n < room ? n : room;
-        if (d->opts.max_size) {
-            uint64_t left = d->opts.max_size - d->stats.size;
+/* Octets that can be emitted without filling out or crossing max_size. */
+static size_t
+dec_out_left(const struct smtp_data_dec *d, const struct smtp_data_out *o)
+{
+    size_t left = o->room - o->len;
 
-            n = n < left ? n : (size_t)left;
-        }
+    if (d->stats.too_big) {
+        return SIZE_MAX; /* nothing is written any more */
     }
-    while (k < n && p[k] != '\r' && p[k] != '\n') {
-        k++;
+    if (d->opts.max_size && d->opts.max_size - d->stats.size < left) {
+        left = (size_t)(d->opts.max_size - d->stats.size);
     }
+    return left;
+}
+
+/* Emits k octets of line content (no CR or LF among them) as dec_char() would. */
+static void
+dec_fast_text(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t k)
+{
     if (!d->stats.too_big) {
         memcpy(o->buf + o->len, p, k);
         o->len += k;
@@ -346,7 +443,56 @@ dec_run(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t 
     d->stats.size += k;
     d->raw_len += k;
     d->line_len += k;
-    return k;
+    d->state = DEC_TEXT;
+}
+
+/* Takes a whole line, k octets of content then CR LF, as the byte steps would. */
+static void
+dec_fast_line(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t k)
+{
+    if (!d->stats.too_big) {
+        memcpy(o->buf + o->len, p, k + 2);
+        o->len += k + 2;
+    }
+    d->stats.size += k + 2;
+    d->raw_len += k;
+    dec_line_end(d);
+    d->state = d->opts.raw ? DEC_TEXT : DEC_BOL_CRLF;
+}
+
+/*
+ * Copies lines and runs of line content in bulk, doing exactly what the
+ * byte steps would (output, statistics, state), as long as nothing special
+ * can happen: each span up to the next CR or LF must pass FIX and fit in
+ * out and under max_size, and a line is taken whole only with its CR LF.
+ * A "." starting a line, a bare CR or LF, or a limit hands over to
+ * dec_step(). Returns the input octets consumed (0: take a byte step).
+ */
+static size_t
+dec_fast(struct smtp_data_dec *d, struct smtp_data_out *o, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && dec_fast_ok(d, p[i])) {
+        size_t fix = dec_fix_left(d), out = dec_out_left(d, o);
+        size_t max = fix < out ? fix : out, w = n - i, k;
+
+        if (w > 2 && max < w - 2) {
+            w = max + 2; /* no more could be taken: do not look further */
+        }
+        k = smtp_data_find_eol(p + i, w);
+        if (k + 1 < n - i && p[i + k] == '\r' && p[i + k + 1] == '\n' && k <= fix && k + 2 <= out) {
+            dec_fast_line(d, o, p + i, k);
+            i += k + 2;
+            continue;
+        }
+        k = k < max ? k : max;
+        if (k > 0) {
+            dec_fast_text(d, o, p + i, k);
+        }
+        return i + k;
+    }
+    return i;
 }
 
 size_t
@@ -357,16 +503,15 @@ smtp_data_decode(struct smtp_data_dec *d, struct strv in, char *out, size_t room
 
     smtp_data_flush(d->pend, &d->npend, &o);
     while (i < in.len && d->npend == 0 && d->state != DEC_DONE) {
+        size_t n;
+
         if (o.len == o.room && !d->stats.too_big) {
             break;
         }
-        if (d->state == DEC_TEXT) {
-            size_t n = dec_run(d, &o, in.ptr + i, in.len - i);
-
-            if (n > 0) {
-                i += n;
-                continue;
-            }
+        n = dec_fast(d, &o, in.ptr + i, in.len - i);
+        if (n > 0) {
+            i += n;
+            continue;
         }
         dec_step(d, &o, in.ptr[i]);
         i++;
@@ -492,6 +637,56 @@ enc_step(struct smtp_data_enc *e, struct smtp_data_out *o, char c)
     }
 }
 
+/*
+ * The fast path may run only where enc_step() would treat c like any octet
+ * inside a line: a "." at a line start is stuffed, and an LF after a CR
+ * was already written.
+ */
+static bool
+enc_fast_ok(const struct smtp_data_enc *e, char c)
+{
+    if (e->state == ENC_TEXT) {
+        return true;
+    }
+    return c != '.' && (c != '\n' || e->state != ENC_AFTER_CR);
+}
+
+/*
+ * Copies lines (content, then a CR LF, bare LF or bare CR) and runs of
+ * line content in bulk, doing exactly what enc_step() would (output,
+ * state): a line ending is taken only when its CR LF fits in out, the LF
+ * after a CR only while out has room, and a "." at a line start hands over
+ * to enc_step(). Returns the input octets consumed (0: take a byte step).
+ */
+static size_t
+enc_fast(struct smtp_data_enc *e, struct smtp_data_out *o, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && o->len < o->room && enc_fast_ok(e, p[i])) {
+        size_t left = o->room - o->len, w = n - i < left ? n - i : left;
+        size_t k = smtp_data_find_eol(p + i, w);
+
+        memcpy(o->buf + o->len, p + i, k);
+        o->len += k;
+        if (k > 0) {
+            e->state = ENC_TEXT;
+        }
+        if (k == w || k + 2 > left) {
+            return i + k; /* the end of out, of in, or a CR LF that does not fit */
+        }
+        memcpy(o->buf + o->len, "\r\n", 2);
+        o->len += 2;
+        e->state = p[i + k] == '\r' ? ENC_AFTER_CR : ENC_BOL;
+        i += k + 1;
+        if (e->state == ENC_AFTER_CR && i < n && p[i] == '\n' && o->len < o->room) {
+            e->state = ENC_BOL; /* the LF of CR LF */
+            i++;
+        }
+    }
+    return i;
+}
+
 size_t
 smtp_data_encode(struct smtp_data_enc *e, struct strv in, char *out, size_t room, size_t *produced)
 {
@@ -500,19 +695,11 @@ smtp_data_encode(struct smtp_data_enc *e, struct strv in, char *out, size_t room
 
     smtp_data_flush(e->pend, &e->npend, &o);
     while (i < in.len && e->npend == 0 && o.len < o.room) {
-        if (e->state == ENC_TEXT) {
-            size_t n = in.len - i < o.room - o.len ? in.len - i : o.room - o.len;
-            size_t k = 0;
+        size_t n = enc_fast(e, &o, in.ptr + i, in.len - i);
 
-            while (k < n && in.ptr[i + k] != '\r' && in.ptr[i + k] != '\n') {
-                k++;
-            }
-            memcpy(out + o.len, in.ptr + i, k);
-            o.len += k;
-            i += k;
-            if (k > 0) {
-                continue;
-            }
+        if (n > 0) {
+            i += n;
+            continue;
         }
         enc_step(e, &o, in.ptr[i]);
         i++;

@@ -16,7 +16,12 @@
  *   - FIX in both sections leaves no bare CR or LF; line FIX leaves no
  *     line over max_line; max_size bounds the output;
  *   - decode(encode(M)) is M with line endings made CR LF, the wire
- *     form ends only at its terminator, and has no bare CR or LF.
+ *     form ends only at its terminator, and has no bare CR or LF;
+ *   - the decoder (in DATA and in raw mode, then finish()) and the encoder
+ *     agree call by call with the byte-at-a-time reference
+ *     (tests/unit/smtp_data_ref.c): octets consumed, octets produced and
+ *     their values, pending output, done and every statistic, with the
+ *     whole input and room at once and with random chunks and rooms.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +29,9 @@
 #include <string.h>
 
 #include "smtp/smtp_data.h"
+
+/* The fuzz target is built from this file alone: the reference comes with it. */
+#include "../unit/smtp_data_ref.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -85,6 +93,20 @@ run_decoder(const struct smtp_data_opts *o, const char *in, size_t len, struct r
     }
     res->consumed = pos;
     res->done = smtp_data_dec_done(&res->d);
+}
+
+/* A chunk or room size in [1, max]: often tiny, often large. */
+static size_t
+rng_span(struct rng *r, size_t max)
+{
+    switch (rng_size(r, 3)) {
+    case 1:
+        return rng_size(r, 3);
+    case 2:
+        return rng_size(r, 64);
+    default:
+        return rng_size(r, max);
+    }
 }
 
 static size_t
@@ -279,6 +301,123 @@ check_round_trip(const uint8_t *hdr, const char *m, size_t len)
     free(norm);
 }
 
+/* ---- against the reference ---- */
+
+struct diff {
+    struct smtp_data_dec d;
+    struct ref_smtp_data_dec rd;
+    char *out, *ref_out; /* owned: room octets each */
+    size_t room;
+};
+
+static void
+diff_dec_call(struct diff *x, struct strv in, size_t room, size_t *n, size_t *produced)
+{
+    size_t p2, n2;
+
+    *n = smtp_data_decode(&x->d, in, x->out, room, produced);
+    n2 = ref_smtp_data_decode(&x->rd, in, x->ref_out, room, &p2);
+    CHECK(*n == n2 && *produced == p2 && memcmp(x->out, x->ref_out, p2) == 0);
+    CHECK(x->d.npend == x->rd.npend);
+    CHECK(smtp_data_dec_done(&x->d) == ref_smtp_data_dec_done(&x->rd));
+    CHECK(same_stats(&x->d.stats, &x->rd.stats));
+}
+
+/*
+ * Decodes in with the new decoder and the reference side by side: chunk
+ * and room sizes from r, or everything at once if r is NULL.
+ */
+static void
+diff_decoder(const struct smtp_data_opts *o, const char *in, size_t len, struct rng *r)
+{
+    struct diff x = {.room = 4 * len + 64};
+    size_t avail = r ? 0 : len, pos = 0;
+
+    x.out = malloc(x.room);
+    x.ref_out = malloc(x.room);
+    CHECK(x.out != NULL && x.ref_out != NULL);
+    smtp_data_dec_init(&x.d, o);
+    ref_smtp_data_dec_init(&x.rd, o);
+    while (!smtp_data_dec_done(&x.d)) {
+        size_t room = r ? rng_span(r, x.room) : x.room, n, produced;
+
+        diff_dec_call(&x, strv_make(in + pos, avail - pos), room, &n, &produced);
+        pos += n;
+        if (n == 0 && produced == 0) {
+            if (avail == len) {
+                break;
+            }
+            avail += r ? rng_span(r, len) : len;
+            avail = avail > len ? len : avail;
+        }
+    }
+    while (o->raw && !smtp_data_dec_done(&x.d)) {
+        size_t room = r ? rng_span(r, 8) : x.room;
+        size_t produced = smtp_data_dec_finish(&x.d, x.out, room);
+
+        CHECK(produced == ref_smtp_data_dec_finish(&x.rd, x.ref_out, room));
+        CHECK(memcmp(x.out, x.ref_out, produced) == 0);
+        CHECK(smtp_data_dec_done(&x.d) == ref_smtp_data_dec_done(&x.rd));
+        CHECK(same_stats(&x.d.stats, &x.rd.stats));
+    }
+    free(x.out);
+    free(x.ref_out);
+}
+
+/* Encodes m with the new encoder and the reference side by side. */
+static void
+diff_encoder(const char *m, size_t len, struct rng *r)
+{
+    struct smtp_data_enc e;
+    struct ref_smtp_data_enc re;
+    size_t cap = 2 * len + 8, pos = 0;
+    char *out = malloc(cap), *ref_out = malloc(cap);
+
+    CHECK(out != NULL && ref_out != NULL);
+    smtp_data_enc_init(&e);
+    ref_smtp_data_enc_init(&re);
+    while (pos < len || e.npend) {
+        size_t want = r ? rng_span(r, len) : len, room = r ? rng_span(r, cap) : cap;
+        struct strv part = strv_make(m + pos, want < len - pos ? want : len - pos);
+        size_t p1, p2, n1 = smtp_data_encode(&e, part, out, room, &p1);
+        size_t n2 = ref_smtp_data_encode(&re, part, ref_out, room, &p2);
+
+        CHECK(n1 == n2 && p1 == p2 && memcmp(out, ref_out, p1) == 0 && e.npend == re.npend);
+        pos += n1;
+    }
+    while (!smtp_data_enc_done(&e)) {
+        size_t room = r ? rng_span(r, 8) : cap;
+        size_t produced = smtp_data_enc_finish(&e, out, room);
+
+        CHECK(produced == ref_smtp_data_enc_finish(&re, ref_out, room));
+        CHECK(memcmp(out, ref_out, produced) == 0);
+        CHECK(smtp_data_enc_done(&e) == ref_smtp_data_enc_done(&re));
+    }
+    free(out);
+    free(ref_out);
+}
+
+static void
+check_against_reference(const uint8_t *hdr, const char *m, size_t len)
+{
+    struct smtp_data_opts o;
+    struct rng r = {((uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[1]) | 1u};
+
+    smtp_data_opts_init(&o);
+    o.lone_lf_headers = policy_of(hdr[0] & 3);
+    o.lone_lf_body = policy_of((hdr[0] >> 2) & 3);
+    o.line_length = policy_of((hdr[0] >> 4) & 3);
+    o.max_size = (hdr[0] & 0x40) ? 4u * hdr[1] : 0;
+    o.max_line = (hdr[0] & 0x80) ? 1u + hdr[1] : SMTP_DATA_LINE_MAX;
+    for (int raw = 0; raw < 2; raw++) {
+        o.raw = raw;
+        diff_decoder(&o, m, len, NULL);
+        diff_decoder(&o, m, len, &r);
+    }
+    diff_encoder(m, len, NULL);
+    diff_encoder(m, len, &r);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -287,5 +426,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_decoder(data, (const char *)data + 4, size - 4);
     check_round_trip(data, (const char *)data + 4, size - 4);
+    check_against_reference(data, (const char *)data + 4, size - 4);
     return 0;
 }
