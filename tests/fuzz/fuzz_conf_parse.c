@@ -29,10 +29,9 @@
 #include "conf/conf.h"
 #include "core/buf.h"
 #include "core/mem.h"
+#include "fuzzkit.h"
 
 #define FUZZ_INPUT_MAX (64 * 1024)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char fuzz_dir[64];
 

@@ -16,15 +16,7 @@
 #include <sys/socket.h>
 
 #include "net/dns_answer.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 static const enum dns_rrtype types[] = {DNS_A, DNS_MX, DNS_TXT, DNS_AAAA, DNS_PTR, DNS_TLSA};
 

@@ -14,15 +14,7 @@
 #include <sys/socket.h>
 
 #include "net/dns_resolvconf.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 static void
 check_roundtrip(const struct dns_resolvconf *rc)

@@ -18,15 +18,7 @@
 #include <string.h>
 
 #include "msg/mime7bit.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 /* The longest line of s in octets, a CR before its LF not counted. */
 static size_t

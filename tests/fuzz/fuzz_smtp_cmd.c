@@ -17,15 +17,7 @@
 
 #include "smtp/smtp_cmd.h"
 #include "smtp/smtp_xtext.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 static bool
 inside(struct strv v, struct strv line)

@@ -32,15 +32,7 @@
 
 /* The fuzz target is built from this file alone: the reference comes with it. */
 #include "../unit/smtp_data_ref.c"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 struct rng {
     uint32_t s;

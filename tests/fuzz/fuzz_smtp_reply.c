@@ -17,15 +17,7 @@
 #include <string.h>
 
 #include "smtp/smtp_reply.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzzkit.h"
 
 static void
 check_shape(const struct smtp_reply_in *r, struct strv in)

@@ -18,8 +18,7 @@
 #include "core/buf.h"
 #include "core/crc32c.h"
 #include "spool/spool_format.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzzkit.h"
 
 static uint32_t
 fz_get32(const uint8_t *p)

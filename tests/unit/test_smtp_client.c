@@ -1144,30 +1144,23 @@ big_body(size_t *len, char **expected, size_t *exp_len)
     return buf_steal_cstr(&b);
 }
 
+/*
+ * The two messages of one session, the tricky one (prepend and body) then a
+ * big one of blen octets, were accepted and arrived at peer s as expected.
+ */
 static void
-check_bytes(enum peer_server s, bool pipelining)
+assert_tricky_and_big_arrived(const struct job *j, int s, unsigned before, size_t blen,
+                              const char *expected, size_t elen)
 {
-    struct smtp_client_cfg cfg = cfg_default();
-    struct tmsg t[2];
-    struct job j = {0};
-    unsigned before = peer_count(s);
-    size_t blen, elen, got_len;
-    char *expected, *body = big_body(&blen, &expected, &elen);
-    char *got, *facts1, *facts2;
+    size_t got_len;
+    char *got;
 
-    tmsg_init(&t[0], "a@client.test", "ok@peer.test", tricky_prepend, tricky_body,
-              sizeof(tricky_body) - 1);
-    tmsg_init(&t[1], "a@client.test", "ok@peer.test", "", body, blen);
-    j.msgs[j.nmsgs++] = &t[0];
-    j.msgs[j.nmsgs++] = &t[1];
-    session(peer_ports[s], &cfg, &j, 10000);
-    assert_int_equal(!!(j.caps_ext & SMTP_EXT_PIPELINING), pipelining);
-    assert_int_equal(j.nresults, 2);
-    assert_reply(&j.out[0].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
-    assert_reply(&j.out[1].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
-    assert_int_equal(j.out[0].bytes_sent, sizeof(tricky_prepend) - 1 + sizeof(tricky_body) - 1);
-    assert_int_equal(j.out[1].bytes_sent, blen);
-    assert_quit_ok(&j);
+    assert_int_equal(j->nresults, 2);
+    assert_reply(&j->out[0].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
+    assert_reply(&j->out[1].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
+    assert_int_equal(j->out[0].bytes_sent, sizeof(tricky_prepend) - 1 + sizeof(tricky_body) - 1);
+    assert_int_equal(j->out[1].bytes_sent, blen);
+    assert_quit_ok(j);
     got = peer_record(s, before + 1, "eml", &got_len);
     assert_int_equal(got_len, sizeof(tricky_expected) - 1);
     assert_memory_equal(got, tricky_expected, got_len);
@@ -1176,6 +1169,27 @@ check_bytes(enum peer_server s, bool pipelining)
     assert_int_equal(got_len, elen);
     assert_memory_equal(got, expected, elen);
     free(got);
+}
+
+static void
+check_bytes(enum peer_server s, bool pipelining)
+{
+    struct smtp_client_cfg cfg = cfg_default();
+    struct tmsg t[2];
+    struct job j = {0};
+    unsigned before = peer_count(s);
+    size_t blen, elen;
+    char *expected, *body = big_body(&blen, &expected, &elen);
+    char *facts1, *facts2;
+
+    tmsg_init(&t[0], "a@client.test", "ok@peer.test", tricky_prepend, tricky_body,
+              sizeof(tricky_body) - 1);
+    tmsg_init(&t[1], "a@client.test", "ok@peer.test", "", body, blen);
+    j.msgs[j.nmsgs++] = &t[0];
+    j.msgs[j.nmsgs++] = &t[1];
+    session(peer_ports[s], &cfg, &j, 10000);
+    assert_int_equal(!!(j.caps_ext & SMTP_EXT_PIPELINING), pipelining);
+    assert_tricky_and_big_arrived(&j, s, before, blen, expected, elen);
     /* both over one connection: the same client port */
     facts1 = peer_record(s, before + 1, "txt", NULL);
     facts2 = peer_record(s, before + 2, "txt", NULL);
@@ -1207,10 +1221,10 @@ test_peer_memory(void **state)
     struct tmsg t[2];
     struct job j = {0};
     unsigned before = peer_count(PEER_PLAIN);
-    size_t blen, elen, got_len, mlen = sizeof(tricky_prepend) - 1 + sizeof(tricky_body) - 1;
+    size_t blen, elen, mlen = sizeof(tricky_prepend) - 1 + sizeof(tricky_body) - 1;
     char *expected, *body = big_body(&blen, &expected, &elen);
     char *mem = xmalloc(mlen);
-    char *got, *facts;
+    char *facts;
     char want[64];
 
     memcpy(mem, tricky_prepend, sizeof(tricky_prepend) - 1);
@@ -1222,20 +1236,7 @@ test_peer_memory(void **state)
     j.msgs[j.nmsgs++] = &t[1];
     session(peer_ports[PEER_PLAIN], &cfg, &j, 10000);
     assert_true(j.caps_ext & SMTP_EXT_8BITMIME); /* aiosmtpd offers it */
-    assert_int_equal(j.nresults, 2);
-    assert_reply(&j.out[0].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
-    assert_reply(&j.out[1].msg, 250, "2.0.0", SMTP_STAGE_CONFIRMATION);
-    assert_int_equal(j.out[0].bytes_sent, mlen);
-    assert_int_equal(j.out[1].bytes_sent, blen);
-    assert_quit_ok(&j);
-    got = peer_record(PEER_PLAIN, before + 1, "eml", &got_len);
-    assert_int_equal(got_len, sizeof(tricky_expected) - 1);
-    assert_memory_equal(got, tricky_expected, got_len);
-    free(got);
-    got = peer_record(PEER_PLAIN, before + 2, "eml", &got_len);
-    assert_int_equal(got_len, elen);
-    assert_memory_equal(got, expected, elen);
-    free(got);
+    assert_tricky_and_big_arrived(&j, PEER_PLAIN, before, blen, expected, elen);
     facts = peer_record(PEER_PLAIN, before + 1, "txt", NULL);
     assert_null(strstr(facts, "BODY=")); /* not eightbit: a downconverted copy is 7bit */
     snprintf(want, sizeof(want), "SIZE=%zu", mlen);
