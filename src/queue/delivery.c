@@ -535,8 +535,9 @@ oconn_downconvert(struct oconn *oc, struct qentry *e)
     struct outconv_report rep;
     char text[128], id[SPOOL_ID_SIZE];
 
-    if (!oc->msg.eightbit || (smtp_client_caps(oc->cl)->ext & SMTP_EXT_8BITMIME)) {
-        return true;
+    if (!oc->msg.eightbit || oc->msg.binarymime ||
+        (smtp_client_caps(oc->cl)->ext & SMTP_EXT_8BITMIME)) {
+        return true; /* binary content is never converted: BDAT or nothing (smtp_client.h) */
     }
     outconv_prepare(dq->cfg.transform_8bit,
                     &(struct outconv_source){

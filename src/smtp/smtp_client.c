@@ -48,6 +48,7 @@ enum sc_state {
     SC_RCPT,       /* waiting for the reply to RCPT number ridx */
     SC_DATA,       /* waiting for the DATA reply */
     SC_BODY,       /* streaming the message */
+    SC_BDAT,       /* sending BDAT chunks (binary content) and reading their replies */
     SC_DOT,        /* waiting for the final reply(s) */
     SC_DISCARD,    /* waiting for the reply to an empty message (RFC 2920 3.1) */
     SC_RSET,       /* waiting for the RSET reply */
@@ -89,10 +90,14 @@ struct smtp_client {
     bool mdecided;
     bool mail_ok;
     bool pipelined;
-    size_t ridx;      /* next recipient whose RCPT (or LMTP final) reply is due */
-    size_t naccepted; /* recipients accepted at RCPT */
-    uint64_t sent;    /* message octets queued */
-    uint64_t total;   /* prepend_len + body_len */
+    size_t ridx;       /* next recipient whose RCPT (or LMTP final) reply is due */
+    size_t naccepted;  /* recipients accepted at RCPT */
+    uint64_t sent;     /* message octets queued */
+    uint64_t total;    /* prepend_len + body_len */
+    bool bdat;         /* the message goes in BDAT chunks, not DATA (binary content) */
+    bool bdat_last;    /* the LAST chunk is queued */
+    bool bdat_failed;  /* a chunk was refused: no more chunks, RSET once replies are in */
+    unsigned bdat_due; /* BDAT commands sent whose replies have not come yet */
     struct smtp_data_enc enc;
     char *rdbuf; /* owned: SC_CHUNK octets for pread */
 };
@@ -101,6 +106,8 @@ static void sc_on_conn(struct conn *conn, enum conn_event ev, void *arg);
 static void sc_on_defer(evutil_socket_t fd, short what, void *arg);
 static void sc_send_quit(struct smtp_client *c);
 static void sc_body_pump(struct smtp_client *c);
+static void sc_bdat_start(struct smtp_client *c);
+static void sc_bdat_pump(struct smtp_client *c);
 
 /* ---- replies as data ---- */
 
@@ -195,6 +202,7 @@ sc_stage(const struct smtp_client *c)
         [SC_RCPT] = SMTP_STAGE_RCPTTO,
         [SC_DATA] = SMTP_STAGE_DATA,
         [SC_BODY] = SMTP_STAGE_BODY,
+        [SC_BDAT] = SMTP_STAGE_BODY,
         [SC_DOT] = SMTP_STAGE_CONFIRMATION,
         [SC_DISCARD] = SMTP_STAGE_CONFIRMATION,
         [SC_RSET] = SMTP_STAGE_RSET,
@@ -202,6 +210,9 @@ sc_stage(const struct smtp_client *c)
         [SC_DEAD] = SMTP_STAGE_UNKNOWN,
     };
 
+    if (c->state == SC_BDAT && c->bdat_last) {
+        return SMTP_STAGE_CONFIRMATION;
+    }
     return stages[c->state];
 }
 
@@ -230,6 +241,9 @@ sc_doing(const struct smtp_client *c)
         return "waiting for reply to DATA";
     case SC_BODY:
         return "sending message body";
+    case SC_BDAT:
+        return c->bdat_last ? "waiting for reply to BDAT LAST"
+                            : "sending message body in BDAT chunks";
     case SC_DOT:
     case SC_DISCARD:
         return "waiting for reply to end of data";
@@ -262,6 +276,7 @@ sc_timeout(const struct smtp_client *c)
     case SC_DATA:
         return c->cfg.data_ms;
     case SC_BODY:
+    case SC_BDAT:
     case SC_DOT:
     case SC_DISCARD:
         return c->cfg.body_ms;
@@ -329,7 +344,9 @@ sc_cmd_mail(struct smtp_client *c)
     if ((ext & SMTP_EXT_SIZE) && m->size) {
         buf_printf(&c->cmd, " SIZE=%llu", (unsigned long long)m->size);
     }
-    if (m->eightbit && c->cfg.send_8bitmime && (ext & SMTP_EXT_8BITMIME)) {
+    if (m->binarymime) {
+        buf_append_cstr(&c->cmd, " BODY=BINARYMIME"); /* offered: checked before */
+    } else if (m->eightbit && c->cfg.send_8bitmime && (ext & SMTP_EXT_8BITMIME)) {
         buf_append_cstr(&c->cmd, " BODY=8BITMIME");
     }
     if (m->smtputf8) {
@@ -825,6 +842,15 @@ sc_on_rcpt(struct smtp_client *c, const struct smtp_client_reply *r)
         sc_enter(c, SC_RCPT);
         return;
     }
+    if (c->bdat) {
+        if (c->naccepted == 0) {
+            sc_decide_no_rcpt(c);
+            sc_after_failure(c);
+            return;
+        }
+        sc_bdat_start(c);
+        return;
+    }
     if (!c->pipelined) {
         if (c->naccepted == 0) {
             sc_decide_no_rcpt(c);
@@ -982,6 +1008,93 @@ sc_on_dot(struct smtp_client *c, const struct smtp_client_reply *r)
     sc_msg_report(c, r, false);
 }
 
+/* Starts sending the message in BDAT chunks (RFC 3030): raw octets, no dot-stuffing. */
+static void
+sc_bdat_start(struct smtp_client *c)
+{
+    c->sent = 0;
+    c->total = c->m->mem ? c->m->mem_len : c->m->prepend_len + c->m->body_len;
+    if (c->m->mem == NULL && c->rdbuf == NULL) {
+        c->rdbuf = xmalloc(SC_CHUNK);
+    }
+    sc_enter(c, SC_BDAT);
+    sc_bdat_pump(c);
+}
+
+/*
+ * Queues "BDAT n" plus n octets per chunk of up to SC_CHUNK, the last one
+ * "BDAT n LAST" (an empty message is "BDAT 0 LAST"). With PIPELINING the
+ * chunks go out back to back until enough output waits; without it each
+ * waits for the reply to the one before.
+ */
+static void
+sc_bdat_pump(struct smtp_client *c)
+{
+    while (!c->bdat_last && !c->bdat_failed && conn_pending_out(c->conn) < SC_OUT_HIGH &&
+           (c->pipelined || c->bdat_due == 0)) {
+        struct strv chunk = strv_make("", 0);
+        ssize_t n = 0;
+
+        if (c->sent < c->total) {
+            n = sc_body_read(c, &chunk);
+            if (n <= 0) {
+                sc_fail_local(c, "cannot read the message: %s",
+                              n == 0 ? "file shorter than expected" : err_str((int)n));
+                return;
+            }
+        }
+        c->bdat_last = c->sent + (uint64_t)n == c->total;
+        buf_printf(&c->cmd, "BDAT %zd%s", n, c->bdat_last ? " LAST" : "");
+        sc_cmd_send(c);
+        if (c->write_err == 0 && n > 0) {
+            c->write_err = conn_write(c->conn, chunk.ptr, chunk.len);
+        }
+        if (c->write_err != 0) {
+            sc_fail_local(c, "local error queueing the message");
+            return;
+        }
+        c->sent += (uint64_t)n;
+        c->bdat_due++;
+    }
+    sc_enter(c, SC_BDAT); /* the timer measures stalls, then the wait for replies */
+    if (!c->bdat_last && !c->bdat_failed && c->pipelined) {
+        conn_notify_drained(c->conn);
+    }
+}
+
+/*
+ * A reply to a BDAT command. The reply to LAST decides the message like
+ * the reply to the final dot; a refused chunk decides it for every accepted
+ * recipient, stops the chunks, and once the replies to those already sent
+ * are in, the transaction is reset.
+ */
+static void
+sc_on_bdat(struct smtp_client *c, const struct smtp_client_reply *r)
+{
+    if (c->bdat_due == 0) {
+        sc_fail(c, r, false); /* a reply nobody asked for */
+        return;
+    }
+    c->bdat_due--;
+    if (c->bdat_last && c->bdat_due == 0 && !c->bdat_failed) {
+        sc_on_dot(c, r);
+        return;
+    }
+    if ((r->code < 200 || r->code >= 300) && !c->bdat_failed) {
+        c->bdat_failed = true;
+        sc_decide_accepted(c, r);
+    }
+    if (c->bdat_failed) {
+        if (c->bdat_due == 0) {
+            sc_after_failure(c);
+        } else {
+            sc_enter(c, SC_BDAT);
+        }
+        return;
+    }
+    sc_bdat_pump(c);
+}
+
 static void
 sc_on_rset(struct smtp_client *c, const struct smtp_client_reply *r)
 {
@@ -1033,6 +1146,9 @@ sc_on_reply(struct smtp_client *c, const struct smtp_client_reply *r)
         return;
     case SC_DOT:
         sc_on_dot(c, r);
+        return;
+    case SC_BDAT:
+        sc_on_bdat(c, r);
         return;
     case SC_DISCARD:
         sc_after_failure(c); /* the reply to the empty message means nothing */
@@ -1167,6 +1283,8 @@ sc_on_conn(struct conn *conn, enum conn_event ev, void *arg)
     case CONN_EV_DRAINED:
         if (c->state == SC_BODY) {
             sc_body_pump(c);
+        } else if (c->state == SC_BDAT) {
+            sc_bdat_pump(c);
         }
         break;
     case CONN_EV_TLS_DONE:
@@ -1316,9 +1434,14 @@ sc_local_refusal(struct smtp_client *c, const struct smtp_client_msg *m)
                  "SMTPUTF8 is required, but was not offered by the server");
         return true;
     }
-    if (m->binarymime) {
+    if (m->binarymime && c->cfg.lmtp) {
+        sc_synth(r, 554, "5.6.3", SMTP_STAGE_MAILFROM, "Binary content is not sent over LMTP");
+        return true;
+    }
+    if (m->binarymime && (c->caps.ext & (SMTP_EXT_CHUNKING | SMTP_EXT_BINARYMIME)) !=
+                             (SMTP_EXT_CHUNKING | SMTP_EXT_BINARYMIME)) {
         sc_synth(r, 554, "5.6.3", SMTP_STAGE_MAILFROM,
-                 "Binary content cannot be sent: BDAT is not supported");
+                 "Binary content needs CHUNKING and BINARYMIME, not offered by the server");
         return true;
     }
     return false;
@@ -1343,6 +1466,9 @@ smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m, void *m
     c->mdecided = c->mail_ok = c->defer_fail = false;
     c->naccepted = c->ridx = 0;
     c->sent = c->total = 0;
+    c->bdat = m->binarymime;
+    c->bdat_last = c->bdat_failed = false;
+    c->bdat_due = 0;
     if (sc_local_refusal(c, m)) {
         c->mdecided = true;
         for (size_t i = 0; i < m->nrcpts; i++) {
@@ -1360,7 +1486,9 @@ smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *m, void *m
         for (size_t i = 0; i < m->nrcpts; i++) {
             sc_cmd_rcpt(c, i);
         }
-        sc_cmd(c, "DATA");
+        if (!c->bdat) {
+            sc_cmd(c, "DATA"); /* BDAT waits for the RCPT replies: no chunk for nobody */
+        }
     }
     if (c->write_err) {
         /* only past CONN_OUT_MAX: reported from the loop, like every outcome */

@@ -14,7 +14,11 @@
  * the caller holds it there (a downconverted copy, msg/mime7bit), through
  * the DATA encoder (dot-stuffing, every line ending sent as CRLF);
  * ops->result() reports the outcome per recipient and the session is idle
- * again. A transaction that failed after MAIL was accepted is reset (RSET)
+ * again. Binary content (BODY=BINARYMIME, RFC 3030) goes instead in BDAT
+ * chunks of up to 64 KiB, raw, after the RCPT replies are in: back to back
+ * with PIPELINING, each after the reply to the one before without it; the
+ * reply to "BDAT n LAST" decides the message, a refused chunk ends it (no
+ * further chunks, then RSET). A transaction that failed after MAIL was accepted is reset (RSET)
  * before result(). An idle session QUITs after idle_ms; smtp_client_quit()
  * QUITs at once (or after the message in flight).
  *
@@ -26,8 +30,8 @@
  * transient), or a real code for local decisions that are permanent: 552
  * 5.3.4 when the message is larger than the server's SIZE, 553 5.6.7 when
  * it needs SMTPUTF8 and the server does not offer it, 554 5.6.3 for
- * binarymime messages (this client sends DATA only; BDAT is not
- * implemented). Those are decided before anything is sent.
+ * binarymime messages when the server does not offer both CHUNKING and
+ * BINARYMIME, or over LMTP. Those are decided before anything is sent.
  *
  * TLS. NO never starts TLS. IFAVAILABLE starts it when STARTTLS is offered
  * and goes on in plaintext when it is not offered or the server refuses the
@@ -152,7 +156,7 @@ struct smtp_client_msg {
     size_t nrcpts;                        /* >= 1 */
     uint64_t size;                        /* SIZE= (when offered); 0: not sent */
     bool eightbit;                        /* 8bit content: BODY=8BITMIME per cfg.send_8bitmime */
-    bool binarymime;                      /* binary content: refused locally (554 5.6.3) */
+    bool binarymime;   /* binary content: BODY=BINARYMIME and BDAT (554 5.6.3 when not offered) */
     bool smtputf8;     /* needs SMTPUTF8: refused locally (553 5.6.7) without it */
     enum smtp_ret ret; /* RET= when DSN is offered; SMTP_RET_NONE: not sent */
     const char *envid; /* borrowed: decoded ENVID (sent as xtext when DSN is offered), or NULL */

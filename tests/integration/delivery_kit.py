@@ -139,15 +139,19 @@ class Submitter:
             raise SmtpError(line, code, text)
         return code, text
 
-    def send(self, sender, rcpts, data, mail_params="", rcpt_params=""):
-        """One transaction; returns the queue id. Raises SmtpError on any refusal."""
+    def send(self, sender, rcpts, data, mail_params="", rcpt_params="", bdat=False):
+        """One transaction; returns the queue id. Raises SmtpError on any refusal.
+        bdat=True sends the data in one "BDAT n LAST" instead of DATA (raw octets)."""
         if isinstance(rcpts, str):
             rcpts = [rcpts]
         self.cmd(f"MAIL FROM:<{sender}>{mail_params}", 250)
         for r in rcpts:
             self.cmd(f"RCPT TO:<{r}>{rcpt_params}", 250)
-        self.cmd("DATA", 354)
-        self.sock.sendall(stuff(data))
+        if bdat:
+            self.sock.sendall(f"BDAT {len(data)} LAST\r\n".encode() + data)
+        else:
+            self.cmd("DATA", 354)
+            self.sock.sendall(stuff(data))
         code, text = self.reply()
         if code != 250:
             raise SmtpError("data", code, text)

@@ -28,11 +28,15 @@ smtputf8=True offers SMTPUTF8; greeting="421 ..." answers every connection with
 that greeting and closes (a plain asyncio protocol); broken_tls=True offers
 STARTTLS, says 220 and then sends garbage instead of a TLS handshake;
 lmtp=True speaks LMTP (aiosmtpd.lmtp.LMTP), one reply per recipient after the
-data (data_reply may then be a dict recipient -> reply).
+data (data_reply may then be a dict recipient -> reply). chunking=True offers
+CHUNKING and BINARYMIME (RFC 3030, which aiosmtpd lacks: BDAT is added here) and
+records each message's chunk sizes in Received.chunks; bdat_reply (a rule keyed
+by the chunk's index in its message, from 0) refuses chunks.
 
 The `mx_farm` fixture gives a fresh farm per test and closes it afterwards.
 """
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -62,6 +66,7 @@ class Received:
         self.rcpt_tos = list(envelope.rcpt_tos)
         self.rcpt_options = list(envelope.rcpt_options)
         self.data = bytes(envelope.original_content)
+        self.chunks = getattr(envelope, "bdat_chunks", None)   # BDAT chunk sizes, None: DATA
         self.tls = tls
         self.time = time.monotonic()
         self.wall = time.time()
@@ -106,6 +111,8 @@ class _Handler:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         if not self.mx.eightbitmime:
             responses = [r for r in responses if r[4:] != "8BITMIME"]
+        if self.mx.chunking:
+            responses[-1:-1] = ["250-CHUNKING", "250-BINARYMIME"]
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -174,6 +181,60 @@ class _MxSMTP(_SessionMixin, SMTP):
     def __init__(self, mx, **kw):
         super().__init__(_Handler(mx), **kw)
         self._mx_init(mx)
+        self._bdat_reset()
+
+    def _bdat_reset(self):
+        self._chunks = []
+        self._bdat_data = bytearray()
+        self._bdat_failed = False
+
+    async def smtp_MAIL(self, arg):
+        binary = False
+        if self._mx.chunking and arg and re.search(r"\sBODY=BINARYMIME\b", arg, re.I):
+            arg = re.sub(r"\sBODY=BINARYMIME\b", "", arg, flags=re.I)   # aiosmtpd refuses it
+            binary = True
+        self._bdat_reset()
+        await super().smtp_MAIL(arg)
+        if binary and self.envelope.mail_from:
+            self.envelope.mail_options.append("BODY=BINARYMIME")
+
+    async def smtp_RSET(self, arg):
+        self._bdat_reset()
+        await super().smtp_RSET(arg)
+
+    async def smtp_BDAT(self, arg):
+        m = re.fullmatch(r"(\d+)( +LAST)?", (arg or "").strip(), re.I)
+        if not self._mx.chunking:
+            return await self.push("500 5.5.1 Command not recognized")
+        if m is None:
+            return await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+        n, last = int(m.group(1)), m.group(2) is not None
+        data = await self._reader.readexactly(n) if n else b""
+        if not self.envelope.rcpt_tos:
+            return await self.push("503 5.5.1 Error: need RCPT command")
+        index = len(self._chunks)
+        self._chunks.append(n)
+        self._bdat_data += data
+        reply = self._mx._reply_for(self._mx.bdat_reply, index)
+        if reply == DROP:
+            self.transport.close()
+            return
+        if reply and not reply.startswith("2"):
+            self._bdat_failed = True
+        elif self._bdat_failed:
+            reply = "503 5.5.1 Error: an earlier chunk was refused"
+        if self._bdat_failed or not last:
+            if last:   # the transaction is over, refused
+                self._bdat_reset()
+                self._set_post_data_state()
+            return await self.push(reply or f"250 2.0.0 {n} octets received")
+        self.envelope.original_content = bytes(self._bdat_data)
+        self.envelope.content = self.envelope.original_content
+        self.envelope.bdat_chunks = list(self._chunks)
+        status = await self._call_handler_hook("DATA")
+        self._bdat_reset()
+        self._set_post_data_state()
+        await self.push(status)
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg):
@@ -220,7 +281,7 @@ class _GreetingOnly(asyncio.Protocol):
 class Mx:
     def __init__(self, farm, name, host, lmtp=False, tls_context=None, broken_tls=False,
                  greeting=None, hostname=None, data_size_limit=32 << 20, smtputf8=False,
-                 pipelining=True, eightbitmime=True):
+                 pipelining=True, eightbitmime=True, chunking=False):
         self.farm = farm
         self.name = name
         self.host = host
@@ -234,11 +295,13 @@ class Mx:
         self.smtputf8 = smtputf8
         self.pipelining = pipelining             # offer PIPELINING in the EHLO reply
         self.eightbitmime = eightbitmime         # offer 8BITMIME in the EHLO reply
+        self.chunking = chunking                 # offer CHUNKING and BINARYMIME, take BDAT
         # behaviour, changeable at any time: None, a reply string, a dict key -> reply,
         # or a callable(key) -> reply or None (None: the default 2xx)
         self.mail_reply = None
         self.rcpt_reply = None
         self.data_reply = None
+        self.bdat_reply = None         # keyed by the chunk's index in its message
         self.data_delay = 0.0
         self.starttls_delay = 0.0      # before the 220 to STARTTLS
         # observations
