@@ -727,9 +727,14 @@ oconn_on_result(struct smtp_client *cl, void *arg, void *msg_arg,
         return; /* closed() follows */
     }
     if (!oconn_send_next(oc)) {
-        if (oc->dq->nactive && oconn_used_up(oc)) {
-            smtp_client_quit(cl); /* used up: the maintainer opens a fresh one */
-            dqueue_kick(oc->dq);
+        if (oconn_used_up(oc)) {
+            /* used up: it can carry nothing more, so it must not hold a slot while
+             * idle (mail arriving meanwhile would wait for idle_timeout); the
+             * maintainer opens a fresh one, now or when this one has closed */
+            smtp_client_quit(cl);
+            if (oc->dq->nactive) {
+                dqueue_kick(oc->dq);
+            }
         } else if (oc->dq->nactive == 0) {
             (void)delivery_migrate(oc); /* else idle until idle_timeout, unless mail comes */
         }
