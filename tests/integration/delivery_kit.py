@@ -336,6 +336,16 @@ class Rig:
         return msgid
 
 
+def deliver_one(rig, mx, rcpt, data, sender="s@sender.example.test", **send_kw):
+    """Sends one message to rcpt and waits until mx has it and celerd has logged its D
+    record: (queue id, the Received at mx, the D record)."""
+    msgid = rig.send(sender, [rcpt], data, **send_kw)
+    (m,) = wait_for(lambda: mx.received_by(rcpt), timeout=30,
+                    what=f"the message for {rcpt} at {mx.name}")
+    (d,) = rig.wait_records(msgid, "D")
+    return msgid, m, d
+
+
 def finish(rig, mx, domain="deliv.example.test"):
     """Every test ends here: a normal message is delivered, then celerd stops cleanly."""
     rig.check_still_delivers(mx, domain)

@@ -11,7 +11,7 @@ import pytest
 
 import nsd
 from delivery_kit import *  # noqa: F401,F403 (fixtures: nsd_server, mx_farm, rig_factory, tls_pki)
-from delivery_kit import finish, split_received
+from delivery_kit import deliver_one, finish, split_received
 from conftest import wait_for
 
 SENDER = "s@sender.example.test"
@@ -38,11 +38,8 @@ def eightbit_multipart(rcpt):
 
 
 def deliver(rig, mx, rcpt, data, body="BODY=8BITMIME"):
-    msgid = rig.send(SENDER, [rcpt], data, mail_params=f" {body}" if body else "")
-    (m,) = [x for x in mx.wait_messages(1 + len(mx.received()), timeout=30)
-            if rcpt in x.rcpt_tos]
-    (d,) = rig.wait_records(msgid, "D")
-    return msgid, m, d
+    return deliver_one(rig, mx, rcpt, data, sender=SENDER,
+                       mail_params=f" {body}" if body else "")
 
 
 def lf(text):

@@ -10,15 +10,13 @@ import re
 
 import nsd
 from delivery_kit import *  # noqa: F401,F403 (fixtures: nsd_server, mx_farm, rig_factory, tls_pki)
-from delivery_kit import finish, message, split_received
+from delivery_kit import deliver_one, finish, message, split_received
 
 SENDER = "s@sender.example.test"
 
 
 def deliver(rig, mx, rcpt, data, size_grows=0, **kw):
-    msgid = rig.send(SENDER, [rcpt], data, **kw)
-    (m,) = [x for x in mx.wait_messages(1 + len(mx.received()), timeout=30) if rcpt in x.rcpt_tos]
-    (d,) = rig.wait_records(msgid, "D")
+    msgid, m, d = deliver_one(rig, mx, rcpt, data, sender=SENDER, **kw)
     assert d.size + size_grows == len(m.data)  # the stored size (Received included)
     return msgid, m
 
