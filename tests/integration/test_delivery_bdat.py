@@ -5,6 +5,7 @@ them on only to a server that offers CHUNKING and BINARYMIME: in BDAT chunks of 
 the message fails with 554 5.6.3. The MX is aiosmtpd with BDAT added (mx.py chunking=True).
 """
 import nsd
+from mx import DROP
 from delivery_kit import *  # noqa: F401,F403 (fixtures: nsd_server, mx_farm, rig_factory, tls_pki)
 from delivery_kit import finish, split_received
 
@@ -106,4 +107,20 @@ def test_permanently_refused_last_chunk_fails_the_message(rig_factory, mx_farm):
     (p,) = rig.wait_records(msgid, "P")
     assert p.response.startswith("554 5.6.0 Content refused"), p.response
     mx1.data_reply = None
+    finish(rig, mx1)
+
+
+def test_connection_lost_between_chunks_is_transient(rig_factory, mx_farm):
+    mx1 = mx_farm.add("mx1", nsd.MX1, chunking=True)
+    mx1.bdat_reply = {1: DROP}  # hang up on the second chunk
+    rig = rig_factory()
+    rcpt = "drop@bytes.example.test"
+    msgid, data = send_binary(rig, rcpt)
+    (t,) = rig.wait_records(msgid, "T")
+    assert t.stage in (8, 9), t  # sending the body, or waiting for the reply to LAST
+    assert mx1.received_by(rcpt) == []
+    mx1.bdat_reply = None
+    (m,) = mx1.wait_messages(1, timeout=30)
+    rig.wait_records(msgid, "D", timeout=30)
+    assert_chunked(m, data)
     finish(rig, mx1)
