@@ -1055,6 +1055,9 @@ sc_bdat_pump(struct smtp_client *c)
         }
         c->sent += (uint64_t)n;
         c->bdat_due++;
+        if (c->bdat_last) {
+            c->ridx = 0; /* LMTP: the replies to LAST come per accepted recipient (sc_on_dot) */
+        }
     }
     sc_enter(c, SC_BDAT); /* the timer measures stalls, then the wait for replies */
     if (!c->bdat_last && !c->bdat_failed && c->pipelined) {
@@ -1432,10 +1435,6 @@ sc_local_refusal(struct smtp_client *c, const struct smtp_client_msg *m)
     if (m->smtputf8 && !(c->caps.ext & SMTP_EXT_SMTPUTF8)) {
         sc_synth(r, 553, "5.6.7", SMTP_STAGE_MAILFROM,
                  "SMTPUTF8 is required, but was not offered by the server");
-        return true;
-    }
-    if (m->binarymime && c->cfg.lmtp) {
-        sc_synth(r, 554, "5.6.3", SMTP_STAGE_MAILFROM, "Binary content is not sent over LMTP");
         return true;
     }
     if (m->binarymime && (c->caps.ext & (SMTP_EXT_CHUNKING | SMTP_EXT_BINARYMIME)) !=

@@ -17,8 +17,9 @@
  * again. Binary content (BODY=BINARYMIME, RFC 3030) goes instead in BDAT
  * chunks of up to 64 KiB, raw, after the RCPT replies are in: back to back
  * with PIPELINING, each after the reply to the one before without it; the
- * reply to "BDAT n LAST" decides the message, a refused chunk ends it (no
- * further chunks, then RSET). A transaction that failed after MAIL was accepted is reset (RSET)
+ * reply to "BDAT n LAST" decides the message (LMTP: the replies, one per
+ * accepted recipient), a refused chunk ends it (no further chunks, then
+ * RSET). A transaction that failed after MAIL was accepted is reset (RSET)
  * before result(). An idle session QUITs after idle_ms; smtp_client_quit()
  * QUITs at once (or after the message in flight).
  *
@@ -31,7 +32,7 @@
  * 5.3.4 when the message is larger than the server's SIZE, 553 5.6.7 when
  * it needs SMTPUTF8 and the server does not offer it, 554 5.6.3 for
  * binarymime messages when the server does not offer both CHUNKING and
- * BINARYMIME, or over LMTP. Those are decided before anything is sent.
+ * BINARYMIME. Those are decided before anything is sent.
  *
  * TLS. NO never starts TLS. IFAVAILABLE starts it when STARTTLS is offered
  * and goes on in plaintext when it is not offered or the server refuses the

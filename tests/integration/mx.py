@@ -177,11 +177,8 @@ class _SessionMixin:
         super().connection_lost(exc)
 
 
-class _MxSMTP(_SessionMixin, SMTP):
-    def __init__(self, mx, **kw):
-        super().__init__(_Handler(mx), **kw)
-        self._mx_init(mx)
-        self._bdat_reset()
+class _ChunkingMixin:
+    """BDAT, CHUNKING and BINARYMIME (RFC 3030) for an aiosmtpd SMTP or LMTP server."""
 
     def _bdat_reset(self):
         self._chunks = []
@@ -236,6 +233,12 @@ class _MxSMTP(_SessionMixin, SMTP):
         self._set_post_data_state()
         await self.push(status)
 
+class _MxSMTP(_ChunkingMixin, _SessionMixin, SMTP):
+    def __init__(self, mx, **kw):
+        super().__init__(_Handler(mx), **kw)
+        self._mx_init(mx)
+        self._bdat_reset()
+
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg):
         if self._mx.starttls_delay:
@@ -243,10 +246,11 @@ class _MxSMTP(_SessionMixin, SMTP):
         return await super().smtp_STARTTLS(arg)
 
 
-class _MxLMTP(_SessionMixin, LMTP):
+class _MxLMTP(_ChunkingMixin, _SessionMixin, LMTP):
     def __init__(self, mx, **kw):
         super().__init__(_Handler(mx), **kw)
         self._mx_init(mx)
+        self._bdat_reset()
 
 
 class _BrokenTlsSMTP(_MxSMTP):

@@ -1,11 +1,12 @@
 """Binary content (BODY=BINARYMIME, RFC 3030) relayed in BDAT chunks (docs/delivery.md,
 binary content). celerd receives it with BDAT, keeps the octets as they came, and sends
 them on only to a server that offers CHUNKING and BINARYMIME: in BDAT chunks of up to
-64 KiB, the last one "BDAT n LAST", byte for byte. A server without them gets nothing and
+64 KiB, the last one "BDAT n LAST", byte for byte (over LMTP too, with one reply per
+recipient after LAST). A server without them gets nothing and
 the message fails with 554 5.6.3. The MX is aiosmtpd with BDAT added (mx.py chunking=True).
 """
 import nsd
-from mx import DROP
+from mx import DROP, MxFarm
 from delivery_kit import *  # noqa: F401,F403 (fixtures: nsd_server, mx_farm, rig_factory, tls_pki)
 from delivery_kit import finish, split_received
 
@@ -124,3 +125,26 @@ def test_connection_lost_between_chunks_is_transient(rig_factory, mx_farm):
     rig.wait_records(msgid, "D", timeout=30)
     assert_chunked(m, data)
     finish(rig, mx1)
+
+
+def test_binary_message_over_lmtp_gets_a_reply_per_recipient(rig_factory, mx_farm):
+    mx1 = mx_farm.add("mx1", nsd.MX1)
+    mx_farm.add("mx-sender", nsd.MX_SENDER)  # takes the bounce for the refused recipient
+    lfarm = MxFarm()
+    try:
+        lmtp = lfarm.add("lmtp-mx", nsd.MX_LMTP, lmtp=True, chunking=True)
+        lmtp.data_reply = {"bad@lmtp.example.test": "550 5.1.1 mailbox unavailable"}
+        rig = rig_factory(extra=f'Domain "lmtp.example.test" {{ Delivery_Method = "LMTP" '
+                                f'LMTP_Port = {lfarm.port} }}\n')
+        data = binary_message("good@lmtp.example.test", 100_000)
+        msgid = rig.send(SENDER, ["good@lmtp.example.test", "bad@lmtp.example.test"], data,
+                         mail_params=" BODY=BINARYMIME", bdat=True)
+        (m,) = lmtp.wait_messages(1)
+        assert m.rcpt_tos == ["good@lmtp.example.test"]
+        assert_chunked(m, data)
+        rig.wait_records(msgid, "D")
+        (p,) = rig.wait_records(msgid, "P")
+        assert p.response.startswith("550 5.1.1 mailbox unavailable"), p
+        finish(rig, mx1)
+    finally:
+        lfarm.close()
