@@ -269,7 +269,7 @@ delivery_conclude(struct dqueue *dq, struct qentry *e, struct delivery_outcome *
     }
     if (pending == 0) {
         /* every recipient of the message is final: removing the file is the record */
-        spool_remove(spool, m->id);
+        spool_remove(spool, m->id, qmsg_file_len(m));
         atomic_fetch_sub(&ql->q->messages, 1);
         qentry_free(e);
         return;

@@ -108,6 +108,12 @@ qmsg_prepend_off(const struct qmsg *m)
     return m->body_off + m->body_len + SPOOL_BODY_TRAILER_LEN + SPOOL_REC_HDR_LEN;
 }
 
+uint64_t
+qmsg_file_len(const struct qmsg *m)
+{
+    return qmsg_prepend_off(m) + m->prepend_len + SPOOL_REC_CRC_LEN + SPOOL_END_LEN;
+}
+
 size_t
 qmsg_footprint(const struct qmsg *m)
 {

@@ -87,6 +87,8 @@ const char *qmsg_rcpt_domain(const struct qmsg *m, uint32_t i);
 uint64_t qmsg_size(const struct qmsg *m);
 /* Offset of the prepended headers in the spool file. */
 uint64_t qmsg_prepend_off(const struct qmsg *m);
+/* The length of m's spool file up to and including END (spool_remove()). */
+uint64_t qmsg_file_len(const struct qmsg *m);
 /* Memory held by the message (for `memory` statistics). */
 size_t qmsg_footprint(const struct qmsg *m);
 

@@ -278,7 +278,7 @@ queue_recovered(struct queue *q, const struct spool_msg *sm, struct spool_id id)
 
     if (m->pending == 0) {
         /* every recipient was final but the file survived: finish the removal */
-        spool_remove(q->o.spool, id);
+        spool_remove(q->o.spool, id, qmsg_file_len(m));
         qmsg_unref(m);
         return;
     }

@@ -119,7 +119,10 @@ struct spool {
     size_t nforeign, foreign_cap;
 
     pthread_mutex_t rm_lock;
-    struct spool_id *rm_ids; /* owned: waiting for the remove job */
+    struct spool_rm {
+        struct spool_id id;
+        uint64_t msg_len;
+    } * rm_ids; /* owned: waiting for the remove job */
     size_t rm_len, rm_cap;
     bool rm_running;              /* rm_job is submitted; guarded by rm_lock */
     struct pool_job rm_job;       /* one remove job at a time */
@@ -146,6 +149,7 @@ struct spool_writer {
     struct spool_enc enc;
     struct buf out;   /* owned: bytes not yet written */
     uint64_t written; /* bytes written to the file */
+    uint64_t reused;  /* the size of the parked file taken for it (0: new or empty) */
     struct spool_envelope env;
     char *env_blob;           /* owned: the strings env points to */
     struct spool_rcpt *rcpts; /* owned: env.rcpts */
@@ -805,7 +809,7 @@ spool_writer_create(struct spool_writer *w)
         if ((err = spool_fault_check(&s->fault, SPOOL_FAULT_OPEN)) != 0) {
             return err;
         }
-        err = spool_recycle_take(&s->recycle, w->path); /* an emptied file, if one is parked */
+        err = spool_recycle_take(&s->recycle, w->path, &w->reused); /* a parked file, if any */
         if (err == 0) {
             w->fd = openat(s->base_fd, w->path, O_WRONLY | O_CLOEXEC);
         } else if (err == -EEXIST) {
@@ -929,6 +933,13 @@ spool_writer_finish(struct spool_writer *w, struct strv prepend)
     if (patched) {
         /* The whole file is in the buffer: patch it there, one write. */
         memcpy(w->out.data + w->out.start + w->enc.body_hdr_off, body_hdr, sizeof(body_hdr));
+    }
+    if (w->reused > w->written + w->out.len) {
+        /* A reused file longer than this message: cut the stale rest before END exists,
+         * so that no old byte ever follows END (spool_recycle.h). */
+        if (ftruncate(w->fd, (off_t)(w->written + w->out.len)) != 0) {
+            return spool_writer_fail(w, -errno);
+        }
     }
     iov = (struct iovec){w->out.data + w->out.start, w->out.len};
     err = spool_writev_all(w->s, w->fd, &iov, 1, &w->written);
@@ -1410,7 +1421,7 @@ spool_remove_work(void *arg)
     struct spool *s = arg;
 
     for (;;) {
-        struct spool_id *ids;
+        struct spool_rm *ids;
         size_t n;
 
         pthread_mutex_lock(&s->rm_lock);
@@ -1426,8 +1437,9 @@ spool_remove_work(void *arg)
         for (size_t i = 0; i < n; i++) {
             char path[SPOOL_ID_PATH_SIZE];
 
-            spool_id_path(ids[i], path);
-            if (spool_recycle_put(&s->recycle, path) || spool_unlink(s, path) == 0) {
+            spool_id_path(ids[i].id, path);
+            if (spool_recycle_put(&s->recycle, path, ids[i].msg_len) ||
+                spool_unlink(s, path) == 0) {
                 atomic_fetch_add_explicit(&s->c.removed, 1, memory_order_relaxed);
             }
         }
@@ -1455,13 +1467,13 @@ spool_remove_done(struct loop *lp, void *arg)
 }
 
 void
-spool_remove(struct spool *s, struct spool_id id)
+spool_remove(struct spool *s, struct spool_id id, uint64_t msg_len)
 {
     bool start;
 
     pthread_mutex_lock(&s->rm_lock);
     s->rm_ids = xgrow(s->rm_ids, &s->rm_cap, s->rm_len + 1, sizeof(*s->rm_ids));
-    s->rm_ids[s->rm_len++] = id;
+    s->rm_ids[s->rm_len++] = (struct spool_rm){id, msg_len};
     start = !s->rm_running;
     s->rm_running = true;
     pthread_mutex_unlock(&s->rm_lock);

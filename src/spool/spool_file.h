@@ -192,11 +192,15 @@ typedef void spool_done_fn(int err, void *arg);
 void spool_progress_append(struct spool *s, struct spool_id id, const struct spool_progress *p,
                            struct loop *lp, spool_done_fn *cb, void *arg);
 /*
- * Removes a finished message: unlinked in the pool, batched, without a
- * directory sync (after a crash the message may come back and be sent
- * again; docs/spool-format.md §10).
+ * Removes a finished message: unlinked (or parked for reuse, see
+ * spool_recycle.h) in the pool, batched, without a directory sync (after a
+ * crash the message may come back and be sent again; docs/spool-format.md
+ * §10). msg_len is the message's length up to and including END (the file's
+ * length at commit, before any PROGRESS record: spool_writer_file_len()), or
+ * 0 when unknown: a parked file keeps at most that much, so that no PROGRESS
+ * record of the old message stays in it.
  */
-void spool_remove(struct spool *s, struct spool_id id);
+void spool_remove(struct spool *s, struct spool_id id, uint64_t msg_len);
 /* Opens a message for reading (pread by the caller): an fd, or -errno. */
 int spool_open_message(struct spool *s, struct spool_id id) CELER_WUR;
 

@@ -1111,6 +1111,9 @@ dec_header(struct dec *d)
     if ((err = rd_get(&d->rd, 0, n, &p)) != 0) {
         return err;
     }
+    if (n == SPOOL_FILE_HDR_LEN && memcmp(p, SPOOL_PARKED_HDR, SPOOL_FILE_HDR_LEN) == 0) {
+        return dec_short(d, 0, "a reused file not yet rewritten");
+    }
     if (memcmp(p, SPOOL_MAGIC, n < SPOOL_MAGIC_LEN ? n : SPOOL_MAGIC_LEN) != 0) {
         return dec_fail(d, 0, "bad magic");
     }

@@ -65,6 +65,9 @@
 #define SPOOL_RCPT_MAX         100000     /* recipients per message */
 #define SPOOL_RECORD_MAX       ((uint32_t)64 * 1024 * 1024) /* record payload bytes */
 
+/* The 8 bytes a file parked for reuse starts with (spool_recycle.h): never a message. */
+#define SPOOL_PARKED_HDR "CELRFRE\001"
+
 /*
  * The decoder's "no END yet" result: a prefix of a valid file. Not in
  * core/err.h (spool-specific); spool_err_str() names it.

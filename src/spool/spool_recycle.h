@@ -7,15 +7,28 @@
  * recently deleted inode, reading inode table blocks as it goes. A busy relay
  * creates and deletes thousands of spool files a second, so the cost grows
  * with the load (it showed as most of celerd's system time). Recycling keeps
- * the inodes alive: a removed message's file is emptied (ftruncate) and moved
- * to <base>/free/, and the next message takes it from there with one rename.
- * At most `max` files are parked; beyond that they are deleted as before.
+ * the inodes alive: a removed message's file is moved to <base>/free/, and
+ * the next message takes it from there with one rename. At most `max` files
+ * are parked; beyond that they are deleted as before.
  *
- * Crash safety: a parked file is empty before it is parked, so a crash at any
- * point leaves either an empty file in free/ (ignored by recovery and cleared
- * at start-up) or an empty file under a message name (incomplete: removed by
- * recovery). A taken file is made durable exactly like a created one: its new
- * directory entry is covered by the same directory sync.
+ * A parked file also keeps its blocks (and its cached pages), up to
+ * SPOOL_RECYCLE_KEEP_FILE bytes a file and keep_max bytes in all (64 MiB, or
+ * 1 % of the file system when that is less): overwriting allocated blocks
+ * costs a fraction of allocating new ones, and an fdatasync that does not
+ * change the file's size writes no metadata. It is cut to the old message's
+ * length without its PROGRESS records (so that none can ever follow a new
+ * END) and its first 8 bytes are replaced by SPOOL_PARKED_HDR, so that it
+ * can never read as a message again; the
+ * writer that takes it overwrites it from the start and truncates what is
+ * left of the old content before it writes END (spool_file.c). A file beyond
+ * the budget is emptied (ftruncate) instead.
+ *
+ * Crash safety: before it is moved, a parked file is either empty or starts
+ * with SPOOL_PARKED_HDR, so a crash at any point leaves such a file in free/
+ * (ignored by recovery and cleared at start-up) or under a message name,
+ * where the decoder reads it as incomplete and recovery removes it. A taken
+ * file is made durable exactly like a created one: its new directory entry
+ * is covered by the same directory sync.
  */
 #ifndef CELER_SPOOL_SPOOL_RECYCLE_H
 #define CELER_SPOOL_SPOOL_RECYCLE_H
@@ -28,14 +41,24 @@
 
 #define SPOOL_RECYCLE_DIR "free"
 
+#define SPOOL_RECYCLE_KEEP_FILE  (1024 * 1024)      /* larger files are emptied when parked */
+#define SPOOL_RECYCLE_KEEP_BYTES (64 * 1024 * 1024) /* at most, kept in all */
+
+struct spool_recycle_file {
+    uint64_t name; /* its name in free/ */
+    uint64_t size; /* bytes it kept (0: emptied) */
+};
+
 struct spool_recycle {
     int base_fd; /* borrowed */
     int dir_fd;  /* owned: <base>/free, or -1 when recycling is off */
     pthread_mutex_t lock;
-    uint64_t *ready;    /* owned: names of parked files, a stack; guarded by lock */
-    size_t nready;      /* guarded by lock */
-    size_t reserved;    /* parkings in progress; guarded by lock */
-    uint64_t next_name; /* guarded by lock */
+    struct spool_recycle_file *ready; /* owned: parked files, a stack; guarded by lock */
+    size_t nready;                    /* guarded by lock */
+    size_t reserved;                  /* parkings in progress; guarded by lock */
+    uint64_t next_name;               /* guarded by lock */
+    uint64_t kept;                    /* bytes kept by parked files; guarded by lock */
+    uint64_t keep_max;                /* budget for kept */
     unsigned max;
 };
 
@@ -43,15 +66,19 @@ struct spool_recycle {
 void spool_recycle_init(struct spool_recycle *r, int base_fd, unsigned max);
 void spool_recycle_release(struct spool_recycle *r);
 /*
- * On a pool thread: empties the message file rel (relative to the base) and
- * parks it. False when it was not parked (full, off, or an error): the
- * caller deletes it.
+ * On a pool thread: marks the message file rel (relative to the base) as
+ * parked and cuts it to keep_len bytes (the message without its PROGRESS
+ * records), or empties it (keep_len 0, or beyond the budget), and parks it.
+ * False when it was not parked (full, off, or an error): the caller deletes
+ * it.
  */
-bool spool_recycle_put(struct spool_recycle *r, const char *rel);
+bool spool_recycle_put(struct spool_recycle *r, const char *rel, uint64_t keep_len);
 /*
- * Moves a parked, empty file to rel without replacing anything there: 0,
- * -ENOENT when none is parked (create one), -EEXIST, or another -errno.
+ * Moves a parked file to rel without replacing anything there: 0 with its
+ * size in *size (0: empty; else it starts with SPOOL_PARKED_HDR and holds
+ * stale bytes to overwrite or cut), -ENOENT when none is parked (create
+ * one), -EEXIST, or another -errno.
  */
-int spool_recycle_take(struct spool_recycle *r, const char *rel) CELER_WUR;
+int spool_recycle_take(struct spool_recycle *r, const char *rel, uint64_t *size) CELER_WUR;
 
 #endif

@@ -1163,6 +1163,13 @@ put_incomplete(struct fixture *fx)
     memset(file.data + file.len - SPOOL_END_LEN, 0, SPOOL_END_LEN);
     put_foreign(fx, fid, file.data, file.len);
     n++;
+    /* A parked file taken for a new message that died before writing anything: the
+     * old message's bytes behind the parked marker (spool_recycle.h). */
+    fid = (struct spool_id){FOREIGN_PID, 0x00300003};
+    foreign_file(fid, STRV_LIT("an old message\r\n"), &file);
+    memcpy(file.data, SPOOL_PARKED_HDR, SPOOL_FILE_HDR_LEN);
+    put_foreign(fx, fid, file.data, file.len);
+    n++;
 
     buf_release(&file);
     buf_release(&tmp);
@@ -1277,6 +1284,7 @@ test_recover(void **state)
     /* One log line per removed or moved file, with the reason. */
     assert_int_equal(log_count("spool_recover_incomplete", "action=remove"), incomplete);
     assert_int_equal(log_count("spool_recover_incomplete", "body still streaming"), 1);
+    assert_int_equal(log_count("spool_recover_incomplete", "a reused file not yet rewritten"), 1);
     assert_int_equal(log_count("spool_recover_corrupt", "action=move"), 3);
     assert_int_equal(log_count("spool_recover_corrupt", "unsupported format version"), 1);
     assert_int_equal(log_count("spool_recover_corrupt", "envelope id differs"), 1);
@@ -1411,15 +1419,21 @@ append_wait(struct fixture *fx, struct spool_id id, const struct spool_progress 
     return dw.err;
 }
 
-static off_t
-msg_size(struct fixture *fx, struct spool_id id)
+static struct stat
+msg_stat(struct fixture *fx, struct spool_id id)
 {
     char path[256];
     struct stat st;
 
     msg_path(fx, id, path, sizeof(path));
     assert_int_equal(stat(path, &st), 0);
-    return st.st_size;
+    return st;
+}
+
+static off_t
+msg_size(struct fixture *fx, struct spool_id id)
+{
+    return msg_stat(fx, id).st_size;
 }
 
 static void
@@ -1537,6 +1551,7 @@ test_remove(void **state)
     struct spool_envelope env = test_env();
     struct commit_wait cw;
     struct spool_id ids[20];
+    uint64_t lens[20];
     struct spool_stats st;
 
     (void)state;
@@ -1544,20 +1559,91 @@ test_remove(void **state)
     for (unsigned i = 0; i < 20; i++) {
         assert_int_equal(put_message(&fx, &env, STRV_LIT("x\r\n"), 10, STRV_LIT(""), &cw), 0);
         ids[i] = cw.id;
+        lens[i] = cw.file_len;
     }
     spool_get_stats(fx.s, &st);
     assert_int_equal(st.committed, 20);
     assert_int_equal(st.fsyncs + st.dir_fsyncs, 0);
     assert_int_equal(count_files(fx.base), 20);
     for (unsigned i = 0; i < 15; i++) {
-        spool_remove(fx.s, ids[i]);
+        spool_remove(fx.s, ids[i], lens[i]);
     }
-    spool_remove(fx.s, (struct spool_id){FOREIGN_PID, 1}); /* gone already: fine */
-    fx_reopen(&fx, NULL);                                  /* waits for the removals */
+    spool_remove(fx.s, (struct spool_id){FOREIGN_PID, 1}, 0); /* gone already: fine */
+    fx_reopen(&fx, NULL);                                     /* waits for the removals */
     for (unsigned i = 0; i < 20; i++) {
         assert_int_equal(msg_exists(&fx, ids[i]), i >= 15);
     }
     assert_int_equal(count_files(fx.base), 5);
+    fx_stop(&fx);
+}
+
+/* Waits until spool_remove() has dealt with n files in all. */
+static void
+wait_removed(struct fixture *fx, uint64_t n)
+{
+    struct spool_stats st;
+
+    for (int i = 0; i < 500; i++) {
+        spool_get_stats(fx->s, &st);
+        if (st.removed >= n) {
+            return;
+        }
+        usleep(10000);
+    }
+    fail_msg("only %llu of %llu files removed", (unsigned long long)st.removed,
+             (unsigned long long)n);
+}
+
+/*
+ * Removed messages' files are reused with their blocks: a shorter message
+ * cuts the stale rest (streamed or in one write), a longer one grows the
+ * file; each reads back whole, with nothing after its END.
+ */
+static void
+test_reuse(void **state)
+{
+    static const size_t old_len[3] = {300000, 60000, 200};
+    static const size_t new_len[3] = {3000, 20000, 120000}; /* each takes the file above it */
+    struct fixture fx;
+    struct spool_envelope env = test_env();
+    struct commit_wait cw;
+    struct spool_id old[3];
+    uint64_t old_file_len[3];
+    ino_t ino[3];
+    struct buf body;
+    struct recover_wait rw;
+
+    (void)state;
+    fx_start(&fx, 1, 4, true);
+    buf_init(&body, BUF_UNLIMITED);
+    for (unsigned i = 0; i < 3; i++) {
+        make_body(i, old_len[i], &body);
+        assert_int_equal(put_message(&fx, &env, buf_data(&body), 8192, STRV_LIT("X: old\r\n"), &cw),
+                         0);
+        old[i] = cw.id;
+        old_file_len[i] = cw.file_len;
+        ino[i] = msg_stat(&fx, cw.id).st_ino;
+    }
+    /* a delivery attempt recorded on the one whose file the longest new message takes */
+    assert_int_equal(append_wait(&fx, old[0], &(struct spool_progress){.attempts = 1}), 0);
+    assert_true(msg_size(&fx, old[0]) > (off_t)old_file_len[0]);
+    for (unsigned i = 0; i < 3; i++) {
+        spool_remove(fx.s, old[i], old_file_len[i]);
+        wait_removed(&fx, i + 1); /* parked in this order: a stack, the last comes back first */
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        make_body(10 + i, new_len[i], &body);
+        assert_int_equal(put_message(&fx, &env, buf_data(&body), 8192, STRV_LIT("X: new\r\n"), &cw),
+                         0);
+        assert_int_equal(msg_stat(&fx, cw.id).st_ino, ino[2 - i]); /* the same file, reused */
+        check_file(&fx, &cw, &env, buf_data(&body), STRV_LIT("X: new\r\n")); /* exact length */
+    }
+    fx_reopen(&fx, NULL);
+    recover_run(&fx, &rw);
+    assert_int_equal(rw.st.complete, 3);
+    assert_int_equal(rw.st.incomplete + rw.st.corrupt + rw.st.errors, 0);
+    free(rw.found);
+    buf_release(&body);
     fx_stop(&fx);
 }
 
@@ -1864,6 +1950,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_recover_verifies_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
     };
     int rc;

@@ -607,6 +607,9 @@ test_bad_headers(void **state)
         {"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16, SPOOL_EINCOMPLETE}, /* zero-filled */
         {"CELRSPL\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 23, SPOOL_EINCOMPLETE},
         {"CELRSPL\x01P\0\0\0\0\0\0\0\0", 17, CELER_ECORRUPT}, /* bad CRC, not zeros */
+        {SPOOL_PARKED_HDR, 8, SPOOL_EINCOMPLETE}, /* parked for reuse (spool_recycle.h) */
+        {SPOOL_PARKED_HDR "E\x05\0\0\0stale", 18, SPOOL_EINCOMPLETE}, /* ...with old bytes */
+        {"CELRFRE\x02", 8, CELER_ECORRUPT},                           /* not the marker */
     };
     struct spool_msg m;
 
