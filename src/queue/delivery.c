@@ -218,15 +218,41 @@ struct delivery_record {
     struct spool_rcpt_update *updates;
 };
 
+/*
+ * Removes m's file once every recipient is final, or, while a progress
+ * append for it is in flight, leaves that to the append's completion.
+ */
+static void
+delivery_remove(struct spool *spool, struct qmsg *m)
+{
+    bool now;
+
+    qmsg_lock(m);
+    now = m->appending == 0;
+    m->remove_when_appended = !now;
+    qmsg_unlock(m);
+    if (now) {
+        spool_remove(spool, m->id, qmsg_file_len(m));
+    }
+}
+
 static void
 delivery_recorded(int err, void *arg)
 {
     struct delivery_record *rec = arg;
     struct qentry *e = rec->e;
     struct dqueue *dq = e->dq;
+    struct qmsg *m = e->m;
+    bool remove;
 
     if (err != 0) {
         log_error("spool_progress_failed id=%s error=\"%s\"", "-", err_str(err));
+    }
+    qmsg_lock(m);
+    remove = --m->appending == 0 && m->remove_when_appended;
+    qmsg_unlock(m);
+    if (remove) {
+        spool_remove(dq->ql->q->o.spool, m->id, qmsg_file_len(m));
     }
     e->busy = false;
     if (rec->keep && !dq->ql->stopping) {
@@ -269,7 +295,7 @@ delivery_conclude(struct dqueue *dq, struct qentry *e, struct delivery_outcome *
     }
     if (pending == 0) {
         /* every recipient of the message is final: removing the file is the record */
-        spool_remove(spool, m->id, qmsg_file_len(m));
+        delivery_remove(spool, m);
         atomic_fetch_sub(&ql->q->messages, 1);
         qentry_free(e);
         return;
@@ -297,6 +323,9 @@ delivery_conclude(struct dqueue *dq, struct qentry *e, struct delivery_outcome *
         p.response = strv_from_cstr(o->response);
     }
     e->busy = true;
+    qmsg_lock(m);
+    m->appending++;
+    qmsg_unlock(m);
     spool_progress_append(spool, m->id, &p, ql->loop, delivery_recorded, rec);
 }
 

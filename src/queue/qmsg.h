@@ -57,7 +57,11 @@ struct qmsg {
     uint32_t sender;    /* offset into strings */
     uint32_t envid;     /* offset, 0 for none */
     uint32_t source_ip; /* offset */
-    char *strings;      /* owned: every string, NUL-terminated; offset 0 is "" */
+    /* progress appends in flight (guarded by lock): the file is removed only after
+     * the last one, never under it (its inode may be reused at once, spool_recycle.h) */
+    uint16_t appending;
+    bool remove_when_appended; /* guarded by lock */
+    char *strings;             /* owned: every string, NUL-terminated; offset 0 is "" */
     struct qrcpt rcpts[];
 };
 

@@ -802,6 +802,7 @@ spool_writer_create(struct spool_writer *w)
     int err;
 
     for (int tries = 0;; tries++) {
+        w->reused = 0;
         w->dir = spool_dir_get(s, w->id, &err);
         if (w->dir == NULL) {
             return err;
@@ -929,9 +930,10 @@ spool_writer_finish(struct spool_writer *w, struct strv prepend)
     if ((err = spool_enc_finish(&w->enc, &w->out, prepend, body_hdr)) != 0) {
         return spool_writer_fail(w, err);
     }
-    patched = w->written == 0;
+    /* The whole file in the buffer: patch it there, one write; but not over a reused file,
+     * where a write torn by kill -9 would leave a final BODY record before stale bytes. */
+    patched = w->written == 0 && w->reused == 0;
     if (patched) {
-        /* The whole file is in the buffer: patch it there, one write. */
         memcpy(w->out.data + w->out.start + w->enc.body_hdr_off, body_hdr, sizeof(body_hdr));
     }
     if (w->reused > w->written + w->out.len) {
@@ -1438,8 +1440,11 @@ spool_remove_work(void *arg)
             char path[SPOOL_ID_PATH_SIZE];
 
             spool_id_path(ids[i].id, path);
-            if (spool_recycle_put(&s->recycle, path, ids[i].msg_len) ||
-                spool_unlink(s, path) == 0) {
+            /* kept without END: should parking not reach the disk whole, what is left
+             * reads as incomplete, never as the finished message without its progress */
+            uint64_t keep = ids[i].msg_len > SPOOL_END_LEN ? ids[i].msg_len - SPOOL_END_LEN : 0;
+
+            if (spool_recycle_put(&s->recycle, path, keep) || spool_unlink(s, path) == 0) {
                 atomic_fetch_add_explicit(&s->c.removed, 1, memory_order_relaxed);
             }
         }

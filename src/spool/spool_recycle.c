@@ -163,6 +163,7 @@ spool_recycle_take(struct spool_recycle *r, const char *rel, uint64_t *size)
 {
     struct spool_recycle_file f;
     char name[24];
+    int err;
 
     if (r->dir_fd < 0) {
         return -ENOENT;
@@ -189,9 +190,10 @@ spool_recycle_take(struct spool_recycle *r, const char *rel, uint64_t *size)
         pthread_mutex_unlock(&r->lock);
         return -EEXIST;
     }
+    err = -errno;
     /* lost (removed behind our back?): forget it */
     pthread_mutex_lock(&r->lock);
     r->kept -= f.size;
     pthread_mutex_unlock(&r->lock);
-    return -errno;
+    return err;
 }

@@ -14,21 +14,24 @@
  * A parked file also keeps its blocks (and its cached pages), up to
  * SPOOL_RECYCLE_KEEP_FILE bytes a file and keep_max bytes in all (64 MiB, or
  * 1 % of the file system when that is less): overwriting allocated blocks
- * costs a fraction of allocating new ones, and an fdatasync that does not
- * change the file's size writes no metadata. It is cut to the old message's
- * length without its PROGRESS records (so that none can ever follow a new
- * END) and its first 8 bytes are replaced by SPOOL_PARKED_HDR, so that it
- * can never read as a message again; the
- * writer that takes it overwrites it from the start and truncates what is
- * left of the old content before it writes END (spool_file.c). A file beyond
- * the budget is emptied (ftruncate) instead.
+ * costs a fraction of allocating new ones. It is cut before the old
+ * message's END (so that no old PROGRESS record can follow a new END) and
+ * its first 8 bytes are replaced by SPOOL_PARKED_HDR, so that it can never
+ * read as a message again; the writer that takes it overwrites it from the
+ * start and truncates what is left of the old content before it writes END
+ * (spool_file.c). A file beyond the budget is emptied (ftruncate) instead.
  *
- * Crash safety: before it is moved, a parked file is either empty or starts
- * with SPOOL_PARKED_HDR, so a crash at any point leaves such a file in free/
- * (ignored by recovery and cleared at start-up) or under a message name,
- * where the decoder reads it as incomplete and recovery removes it. A taken
- * file is made durable exactly like a created one: its new directory entry
- * is covered by the same directory sync.
+ * Crash safety (docs/spool-format.md §10.4): before it is moved, a parked
+ * file is emptied, or marked with SPOOL_PARKED_HDR and cut before its END
+ * (the caller's keep_len), none of it synced. After kill -9, what is left
+ * under a message name reads as incomplete and recovery removes it. After a
+ * power loss any subset of those steps may be on disk: under the old name
+ * the file reads as incomplete or as the old message whole (as after a lost
+ * unlink); under a new name, the old message whole reads as corrupt (its
+ * envelope id differs) and is moved aside. Files in free/ are ignored by
+ * recovery and cleared at start-up. A taken file is made durable exactly
+ * like a created one: its new directory entry is covered by the same
+ * directory sync.
  */
 #ifndef CELER_SPOOL_SPOOL_RECYCLE_H
 #define CELER_SPOOL_SPOOL_RECYCLE_H
@@ -67,8 +70,9 @@ void spool_recycle_init(struct spool_recycle *r, int base_fd, unsigned max);
 void spool_recycle_release(struct spool_recycle *r);
 /*
  * On a pool thread: marks the message file rel (relative to the base) as
- * parked and cuts it to keep_len bytes (the message without its PROGRESS
- * records), or empties it (keep_len 0, or beyond the budget), and parks it.
+ * parked and cuts it to keep_len bytes (the caller passes the message
+ * without its END and PROGRESS records), or empties it (keep_len 0, or
+ * beyond the budget), and parks it.
  * False when it was not parked (full, off, or an error): the caller deletes
  * it.
  */
