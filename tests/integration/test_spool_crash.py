@@ -26,6 +26,7 @@ import pytest
 
 import spoolfile
 from conftest import Celerd, free_port, wait_for
+from mx import MxFarm
 
 DOMAIN = "hold.test"  # suspended: messages stay in the spool
 
@@ -46,18 +47,20 @@ Domain "{DOMAIN}" {{ Suspend_Delivery = true }}
 """
 
 
-def message(seq, size=600):
+def message(seq, size=600, to=f"r@{DOMAIN}"):
     body = ("x" * 70 + "\r\n") * max(1, size // 72)
-    return (f"From: <s@src.test>\r\nTo: <r@{DOMAIN}>\r\nSubject: crash test {seq}\r\n"
+    return (f"From: <s@src.test>\r\nTo: <{to}>\r\nSubject: crash test {seq}\r\n"
             f"X-Test-Seq: {seq}\r\n\r\n{body}").encode()
 
 
 class Sender(threading.Thread):
-    """One SMTP session sending numbered messages until told to stop or cut off."""
+    """One SMTP session sending numbered messages until told to stop or cut off;
+    rcpts(seq) gives each message's recipients (default: one, in the held domain)."""
 
-    def __init__(self, port, first_seq, step):
+    def __init__(self, port, first_seq, step, rcpts=lambda seq: [f"r@{DOMAIN}"]):
         super().__init__(daemon=True)
         self.port = port
+        self.rcpts = rcpts
         self.seq = first_seq
         self.step = step
         self.acked = {}          # id -> seq
@@ -75,9 +78,11 @@ class Sender(threading.Thread):
             self.seq += self.step
             try:
                 s.mail("s@src.test")
-                s.rcpt(f"r@{DOMAIN}")
+                rcpts = self.rcpts(seq)
+                for r in rcpts:
+                    s.rcpt(r)
                 self.unanswered.add(seq)
-                code, text = s.data(message(seq))
+                code, text = s.data(message(seq, to=rcpts[0]))
             except (OSError, smtplib.SMTPException):
                 return  # cut off: seq stays unanswered
             self.unanswered.discard(seq)
@@ -145,6 +150,69 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path):
     assert int(rec.group(1)) == len(contents)
     assert not (tmp_path / "spool" / "corrupt").exists() or \
         not any((tmp_path / "spool" / "corrupt").iterdir())
+
+
+def test_kill9_while_relaying_delivers_every_acknowledged_message(tmp_path):
+    """The same crash while celerd relays: files of delivered messages are reused for new
+    ones (spool_recycle.h) and progress records are appended for half-delivered ones.
+    After the restart every recipient of every acknowledged message is delivered, and
+    nothing is corrupt."""
+    farm = MxFarm()
+    try:
+        mx = farm.add("mx", "127.0.0.11")
+        seen = set()
+
+        def defer_first(addr):  # every b.test recipient is deferred once: T, then D
+            if addr.startswith("d-") and addr not in seen:
+                seen.add(addr)
+                return "451 4.7.1 try again"
+            return None
+        mx.rcpt_reply = defer_first
+        route = f'Routes = ( "smtp://127.0.0.11?port={farm.port}" )'
+        extra = (f'Domain "a.test" {{ {route} }}\nDomain "b.test" {{ {route} }}\n'
+                 "Retry_Interval = 1\nMax_Retry_Interval = 2\nDelayed_Queue_Scan_Interval = 1\n")
+        port = free_port()
+        d = Celerd(tmp_path, config(port, extra))
+        d.start()
+        rcpts = lambda seq: [f"r-{seq}@a.test", f"d-{seq}@b.test"]  # noqa: E731
+        senders = [Sender(port, i, 4, rcpts) for i in range(4)]
+        for s in senders:
+            s.start()
+        wait_for(lambda: sum(len(s.acked) for s in senders) >= 600 and len(mx.received()) >= 300,
+                 timeout=120, what="600 acknowledged, 300 delivered")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        for s in senders:
+            s.stop.set()
+            s.join(timeout=30)
+        acked = {}
+        for s in senders:
+            acked.update(s.acked)
+
+        d2 = Celerd(tmp_path, config(port, extra))
+        d2.start()
+
+        def delivered():
+            got = set()
+            for m in mx.received():
+                seq = re.search(rb"X-Test-Seq: (\d+)", m.data)
+                got.update((int(seq.group(1)), r) for r in m.rcpt_tos)
+            return got
+        want = {(seq, r) for seq in acked.values() for r in rcpts(seq)}
+        wait_for(lambda: want <= delivered(), timeout=120,
+                 what=f"every recipient of {len(acked)} acknowledged messages delivered")
+        wait_for(lambda: not spoolfile.list_messages(tmp_path / "spool"), timeout=30,
+                 what="an empty spool")
+        assert d2.stop() == 0, d2.stderr()
+        log = d.paniclog.read_text()
+        recoveries = re.findall(r"spool_recovered complete=\d+ incomplete_removed=\d+ "
+                                r"corrupt_quarantined=(\d+)", log)
+        assert len(recoveries) == 2 and recoveries[-1] == "0", log[-2000:]
+        assert "spool_recover_corrupt" not in log, log[-2000:]
+        assert not (tmp_path / "spool" / "corrupt").exists() or \
+            not any((tmp_path / "spool" / "corrupt").iterdir())
+    finally:
+        farm.close()
 
 
 def mount_small_fs(path, megabytes=6):
