@@ -123,3 +123,16 @@ wait_reaped() {
 relay_script() {
     [ "$1" = loopback ] || echo "$BENCH_DIR/$1-relay.sh"
 }
+
+# stop_on_exit: from now on, any exit stops the MTA named in $CURRENT (set it while one
+# runs, empty it after) and the sink, by pid via their scripts.
+CURRENT=""
+# shellcheck disable=SC2317  # (called by the trap)
+bench_cleanup() {
+    if [ -n "$CURRENT" ]; then "$(relay_script "$CURRENT")" stop >/dev/null 2>&1 || true; fi
+    "$BENCH_DIR/sink.sh" stop >/dev/null 2>&1 || true
+}
+stop_on_exit() {
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}

@@ -81,14 +81,7 @@ avail=$(df --output=avail -B1 "$STATE" | tail -1 | tr -d ' ')
 [ "$avail" -ge "$need" ] || die "only $((avail >> 20)) MiB free on $(df --output=target "$STATE" | tail -1), need $((need >> 20)) MiB"
 
 # --- clean-up on any exit: stop what this script started (by pid, via the scripts)
-CURRENT=""
-# shellcheck disable=SC2317  # (called by the trap)
-cleanup() {
-    if [ -n "$CURRENT" ]; then "$(relay_script "$CURRENT")" stop >/dev/null 2>&1 || true; fi
-    ./sink.sh stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit
 
 # --- machine and disk facts for the report
 fsync_probe() {  # ms per 4 KiB synchronous write on $STATE's filesystem

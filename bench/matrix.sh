@@ -24,14 +24,7 @@ TARGETS=${*:-loopback postfix celer}
 SIZES=${SIZES:-4096 51200}; REPS=${REPS:-3}; N=${N:-20000}; WARM=${WARM:-2000}
 LOOP_N=${LOOP_N:-200000}
 
-CURRENT=""
-# shellcheck disable=SC2317  # (called by the trap)
-cleanup() {
-    if [ -n "$CURRENT" ]; then "$(relay_script "$CURRENT")" stop >/dev/null 2>&1 || true; fi
-    ./sink.sh stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_on_exit
 
 for t in $TARGETS; do
     relay=$(relay_script "$t")

@@ -198,7 +198,9 @@ void spool_progress_append(struct spool *s, struct spool_id id, const struct spo
  * §10). msg_len is the message's length up to and including END (the file's
  * length at commit, before any PROGRESS record: spool_writer_file_len()), or
  * 0 when unknown: a parked file keeps at most that much, so that no PROGRESS
- * record of the old message stays in it.
+ * record of the old message stays in it. Never while a spool_progress_append()
+ * for the same message is in flight: the file may be reused at once, and the
+ * append would write into another message (the queue waits, qmsg.h).
  */
 void spool_remove(struct spool *s, struct spool_id id, uint64_t msg_len);
 /* Opens a message for reading (pread by the caller): an fd, or -errno. */

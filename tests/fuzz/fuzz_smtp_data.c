@@ -202,6 +202,18 @@ policy_of(unsigned bits)
     return bits == 1 ? SMTP_DATA_PEDANTIC : bits == 2 ? SMTP_DATA_FIX : SMTP_DATA_IGNORE;
 }
 
+/* Decoder options from the first two bytes of the input. */
+static void
+opts_from_header(const uint8_t *hdr, struct smtp_data_opts *o)
+{
+    smtp_data_opts_init(o);
+    o->lone_lf_headers = policy_of(hdr[0] & 3);
+    o->lone_lf_body = policy_of((hdr[0] >> 2) & 3);
+    o->line_length = policy_of((hdr[0] >> 4) & 3);
+    o->max_size = (hdr[0] & 0x40) ? 4u * hdr[1] : 0;
+    o->max_line = (hdr[0] & 0x80) ? 1u + hdr[1] : SMTP_DATA_LINE_MAX;
+}
+
 static void
 check_decoder(const uint8_t *hdr, const char *m, size_t len)
 {
@@ -210,12 +222,7 @@ check_decoder(const uint8_t *hdr, const char *m, size_t len)
     struct run whole, split;
     size_t end = ref_end(m, len);
 
-    smtp_data_opts_init(&o);
-    o.lone_lf_headers = policy_of(hdr[0] & 3);
-    o.lone_lf_body = policy_of((hdr[0] >> 2) & 3);
-    o.line_length = policy_of((hdr[0] >> 4) & 3);
-    o.max_size = (hdr[0] & 0x40) ? 4u * hdr[1] : 0;
-    o.max_line = (hdr[0] & 0x80) ? 1u + hdr[1] : SMTP_DATA_LINE_MAX;
+    opts_from_header(hdr, &o);
 
     run_decoder(&o, m, len, NULL, &whole);
     run_decoder(&o, m, len, &r, &split);
@@ -395,12 +402,7 @@ check_against_reference(const uint8_t *hdr, const char *m, size_t len)
     struct smtp_data_opts o;
     struct rng r = {((uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[1]) | 1u};
 
-    smtp_data_opts_init(&o);
-    o.lone_lf_headers = policy_of(hdr[0] & 3);
-    o.lone_lf_body = policy_of((hdr[0] >> 2) & 3);
-    o.line_length = policy_of((hdr[0] >> 4) & 3);
-    o.max_size = (hdr[0] & 0x40) ? 4u * hdr[1] : 0;
-    o.max_line = (hdr[0] & 0x80) ? 1u + hdr[1] : SMTP_DATA_LINE_MAX;
+    opts_from_header(hdr, &o);
     for (int raw = 0; raw < 2; raw++) {
         o.raw = raw;
         diff_decoder(&o, m, len, NULL);

@@ -91,6 +91,20 @@ class Sender(threading.Thread):
             self.acked[m.group(1).decode()] = seq
 
 
+def kill9_and_collect(d, senders):
+    """SIGKILL celerd mid-load, stop the senders: {id: seq} of every acknowledged message
+    and the set of seqs whose DATA got no reply."""
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    for s in senders:
+        s.stop.set()
+        s.join(timeout=30)
+    acked = {}
+    for s in senders:
+        acked.update(s.acked)
+    return acked, set().union(*(s.unanswered for s in senders))
+
+
 def spool_contents(spoolbase):
     """id -> X-Test-Seq of every complete message; raises on incomplete/corrupt files."""
     out = {}
@@ -110,15 +124,7 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path):
         s.start()
     wait_for(lambda: sum(len(s.acked) for s in senders) >= 2500, timeout=120,
              what="2500 acknowledged messages")
-    d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
-    for s in senders:
-        s.stop.set()
-        s.join(timeout=30)
-    acked = {}
-    for s in senders:
-        acked.update(s.acked)
-    unanswered = set().union(*(s.unanswered for s in senders))
+    acked, unanswered = kill9_and_collect(d, senders)
     assert len(acked) >= 2500
 
     # restart: recovery removes what is incomplete and keeps the rest
@@ -180,14 +186,7 @@ def test_kill9_while_relaying_delivers_every_acknowledged_message(tmp_path):
             s.start()
         wait_for(lambda: sum(len(s.acked) for s in senders) >= 600 and len(mx.received()) >= 300,
                  timeout=120, what="600 acknowledged, 300 delivered")
-        d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
-        for s in senders:
-            s.stop.set()
-            s.join(timeout=30)
-        acked = {}
-        for s in senders:
-            acked.update(s.acked)
+        acked, _ = kill9_and_collect(d, senders)
 
         d2 = Celerd(tmp_path, config(port, extra))
         d2.start()
